@@ -1,0 +1,56 @@
+"""Running one init attempt (``do_setup`` then ``check_for_setup_error``) off the engine's path.
+
+Real time: a daemon thread per attempt, so a driver stuck on dead storage
+blocks nothing; the init-timeout job decides for it, and whatever it returns
+later is ignored. Virtual time: the driver runs inline and its ``clock.sleep``
+calls set how many virtual seconds later the outcome is delivered, so hangs and
+slow setups replay deterministically.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from statecore.clock import measured_attempt
+from statecore.drivers import Driver
+from statecore.timers import Timers
+
+Outcome = Callable[[str, int, BaseException | None], None]
+"""Called with (service id, attempt token, error or None)."""
+
+
+def run_driver(driver: Driver) -> BaseException | None:
+    try:
+        driver.do_setup()
+        driver.check_for_setup_error()
+    except Exception as error:
+        return error
+    return None
+
+
+class ThreadAttempts:
+    def __init__(self, deliver: Outcome) -> None:
+        self.deliver = deliver
+
+    def launch(self, service_id: str, token: int, driver: Driver) -> None:
+        def attempt() -> None:
+            self.deliver(service_id, token, run_driver(driver))
+
+        threading.Thread(target=attempt, name=f"statecore-attempt-{service_id}", daemon=True).start()
+
+
+class VirtualAttempts:
+    def __init__(self, deliver: Outcome, timers: Timers) -> None:
+        self.deliver = deliver
+        self.timers = timers
+
+    def launch(self, service_id: str, token: int, driver: Driver) -> None:
+        with measured_attempt() as spent:
+            error = run_driver(driver)
+        if math.isinf(spent[0]):
+            return  # a hung driver: only the init-timeout job will speak for this attempt
+        when = self.timers.clock.now() + timedelta(seconds=spent[0])
+        self.timers.at(f"outcome|{service_id}", when, self.deliver, service_id, token, error)

@@ -1,0 +1,613 @@
+"""The engine: services as small records, driven by one shared rulebook per binary.
+
+Data flows one way: an event (from the embedding service, a timer job, an
+attempt, or the report and capabilities jobs) goes through the rulebook's
+``transitions`` machine; the row that fired is applied (counters, timers,
+attempts), becomes a ``TransitionRecord``, is stored, and then published as a
+notification. Drivers and sinks are never called under the engine lock.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from loguru import logger
+
+from statecore.attempts import ThreadAttempts, VirtualAttempts
+from statecore.backoff import backoff_delay, retry_rng
+from statecore.clock import Clock, RealClock, VirtualClock
+from statecore.drivers import Classifier, Driver, DriverSpec, default_classifier, load_driver
+from statecore.errors import InitTimeout, InvalidTransition, StatecoreError, UnknownService
+from statecore.guards import PREDICATES, Context, retries_left
+from statecore.machine import LifecycleMachine
+from statecore.notify import DeliveryThread, LoguruSink, Notifier, Sink
+from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
+from statecore.settings import Settings, load_settings
+from statecore.store import MemoryStore, Store
+from statecore.store.memory import service_id
+from statecore.table import BINARIES, Action, Binary, Event, Rule, State, rulebook
+from statecore.timers import Timers
+
+LIVE_STATES = (State.UP, State.FAILED_RECOVERABLE)
+RETRYABLE_STATES = (State.FAILED_RECOVERABLE, State.DOWN)
+
+
+class Service:
+    """Per-service state: a small record, not a machine (the machine is shared per binary)."""
+
+    __slots__ = (
+        "attempt",
+        "attempt_token",
+        "backend_state",
+        "binary",
+        "disabled",
+        "disabled_reason",
+        "driver",
+        "driver_options",
+        "driver_spec",
+        "host",
+        "id",
+        "initialized",
+        "last_delay",
+        "last_error",
+        "last_ok",
+        "next_retry_at",
+        "retry_token",
+        "settings",
+        "state",
+        "total_attempts",
+        "updated_at",
+        "zone",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        host: str,
+        binary: Binary,
+        zone: str,
+        settings: Settings,
+        driver: DriverSpec,
+        driver_options: Mapping[str, Any] | None,
+        registered_at: datetime,
+    ) -> None:
+        self.id = service_id(binary, host)
+        self.host, self.binary, self.zone, self.settings = host, binary, zone, settings
+        self.driver_spec, self.driver_options = driver, driver_options
+        self.driver: Driver | None = None
+        self.state = State.STARTING
+        self.attempt = self.total_attempts = 0
+        self.initialized = False
+        self.last_ok = registered_at
+        self.updated_at: datetime | None = None
+        self.next_retry_at: datetime | None = None
+        self.last_delay: float | None = None
+        self.last_error: ErrorInfo | None = None
+        self.disabled = False
+        self.disabled_reason: str | None = None
+        self.backend_state: str | None = None
+        self.retry_token = self.attempt_token = 0
+
+
+class Engine:
+    """Supervises volume and backup services; real time by default, virtual with a VirtualClock."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        sinks: Iterable[Sink] | None = None,
+        store: Store | None = None,
+        classifier: Classifier = default_classifier,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.clock: Clock = clock if clock is not None else RealClock()
+        self.timers = Timers(self.clock)
+        self.virtual = self.timers.virtual
+        self.store: Store = store if store is not None else MemoryStore()
+        self.notifier = Notifier(sinks if sinks is not None else [LoguruSink()])
+        self.classifier = classifier
+        self._lock = threading.RLock()
+        self._services: dict[str, Service] = {}
+        self._groups: dict[str, dict[str, Service]] = {}
+        self._machines = {binary: LifecycleMachine(rulebook(binary), PREDICATES[binary]) for binary in BINARIES}
+        self._ids = random.Random(seed) if self.virtual else None
+        self._delivery = None if self.virtual else DeliveryThread(self.notifier)
+        self._attempts = (
+            VirtualAttempts(self._on_outcome, self.timers) if self.virtual else ThreadAttempts(self._on_outcome)
+        )
+        self._started_at: datetime | None = None
+        self._store_down = False
+
+    @classmethod
+    def virtual_time(cls, start: datetime | None = None, **options: Any) -> Engine:
+        """An engine on a VirtualClock: time moves only through ``advance``."""
+        clock = VirtualClock(start) if start is not None else VirtualClock()
+        return cls(clock=clock, **options)
+
+    # -- registration and life ------------------------------------------------------------
+
+    def add_service(
+        self,
+        host: str,
+        binary: Binary,
+        driver: DriverSpec,
+        *,
+        zone: str = "nova",
+        options: Mapping[str, Any] | None = None,
+        driver_options: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Register a service; after ``start()`` it starts at once. Returns its id."""
+        if binary not in BINARIES:
+            raise StatecoreError(f"service {host!r}: binary {binary!r} is not one of {', '.join(BINARIES)}")
+        if not host or (binary == "volume") != ("@" in host):
+            form = "'host@backend'" if binary == "volume" else "a plain host name (no '@')"
+            raise StatecoreError(f"service {host!r}: a {binary} service is named {form}")
+        settings = self.settings.with_overrides(options)
+        with self._lock:
+            sid = service_id(binary, host)
+            if sid in self._services:
+                raise StatecoreError(f"service {host!r} ({binary}) is already registered")
+            service = Service(host, binary, zone, settings, driver, driver_options, self.clock.now())
+            self._services[sid] = service
+            self._join_groups(service)
+        if self._started_at is not None:
+            self._start_service(service)
+        return sid
+
+    def start(self) -> None:
+        """Start the scheduler and every registered service, in registration order."""
+        with self._lock:
+            if self._started_at is not None:
+                return
+            self._started_at = self.clock.now()
+            self.timers.start()
+            if self._delivery is not None:
+                self._delivery.start()
+            for group in list(self._groups):
+                self._arm_group(group)
+            services = list(self._services.values())
+        for service in services:
+            self._start_service(service)
+
+    def shutdown(self) -> None:
+        """Stop timers and deliver what the sinks will still take; hung attempt threads are abandoned."""
+        self.timers.shutdown()
+        if self._delivery is not None:
+            self._delivery.stop()
+        else:
+            self.notifier.deliver()
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # -- virtual time ---------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> int:
+        """Virtual time only: run every job due in the next ``seconds``; returns how many ran."""
+        return self.timers.advance(seconds)
+
+    def advance_to(self, moment: datetime) -> int:
+        return self.timers.advance_to(moment)
+
+    # -- what the embedding service and admins call -----------------------------------------
+
+    def fire(
+        self, host: str, event: Event | str, *, binary: Binary | None = None, reason: str | None = None
+    ) -> TransitionRecord:
+        """Send an event; raises InvalidTransition (and changes nothing) when the table forbids it."""
+        service = self._find(host, binary)
+        name = self._event(service, event)
+        with self._lock:
+            record = self._dispatch(service, name, strict=True, reason=reason)
+        self._publish_done()
+        assert record is not None
+        return record
+
+    def reset(self, host: str, *, binary: Binary | None = None, reason: str = "reset by admin") -> TransitionRecord:
+        return self.fire(host, Event.RESET, binary=binary, reason=reason)
+
+    def disable(self, host: str, reason: str, *, binary: Binary | None = None) -> ServiceRow:
+        service = self._find(host, binary)
+        with self._lock:
+            service.disabled, service.disabled_reason = True, reason
+        return self._row(service, admin=True)
+
+    def enable(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
+        service = self._find(host, binary)
+        with self._lock:
+            service.disabled, service.disabled_reason = False, None
+        return self._row(service, admin=True)
+
+    def service_list(
+        self, *, admin: bool = True, binary: Binary | None = None, host: str | None = None
+    ) -> list[ServiceRow]:
+        """The rows of BEHAVIOR.md section 8; non-admins see neither backend_state nor error text."""
+        with self._lock:
+            services = [
+                s for s in self._services.values()
+                if (binary is None or s.binary == binary) and (host is None or s.host == host)
+            ]  # fmt: skip
+            return [self._row(s, admin=admin) for s in services]
+
+    def service(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
+        service = self._find(host, binary)
+        with self._lock:
+            return self._row(service, admin=True)
+
+    def history(self, host: str | None = None, *, binary: Binary | None = None) -> list[TransitionRecord]:
+        return self.store.history(None if host is None else self._find(host, binary).id)
+
+    def backend_state(self, host: str) -> str:
+        """Ask the volume driver directly, bypassing the cached value (the seed's manage command)."""
+        service = self._find(host, "volume")
+        if service.driver is None or not service.initialized:
+            return "down"
+        return self._ask_backend_state(service)
+
+    def jobs(self) -> list[tuple[str, datetime]]:
+        """Every armed APScheduler job as (id, next run time); for tests, the simulator and operators."""
+        return self.timers.jobs()
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _dispatch(
+        self,
+        service: Service,
+        event: Event,
+        *,
+        strict: bool,
+        error: BaseException | None = None,
+        reason: str | None = None,
+    ) -> TransitionRecord | None:
+        """Apply one event under the lock; strict callers get InvalidTransition, timers a silent drop."""
+        book = rulebook(service.binary)
+        if not book.rules_for(service.state, event):
+            if strict:
+                allowed = ", ".join(e.value for e in book.allowed_events(service.state)) or "none"
+                raise InvalidTransition(
+                    service.host, service.binary, service.state.value, event.value, f"allowed: {allowed}"
+                )
+            return None
+        now = self.clock.now()
+        ctx = Context(
+            settings=service.settings,
+            attempt=service.attempt,
+            last_ok=service.last_ok,
+            now=now,
+            initialized=service.initialized,
+            error=error,
+            unrecoverable=error is not None and self.classifier(error),
+        )
+        source = service.state
+        rule = self._machines[service.binary].fire(service, event, ctx)
+        if rule is None:
+            if strict:
+                guards = ", ".join(book.guard(r.guard).label for r in book.rules_for(source, event) if r.guard)
+                raise InvalidTransition(
+                    service.host, service.binary, source.value, event.value, f"no guard holds: {guards}"
+                )
+            return None
+        if error is not None:
+            service.last_error = ErrorInfo.of(error)
+        self._apply(service, rule, now)
+        record = TransitionRecord(
+            host=service.host,
+            binary=service.binary,
+            zone=service.zone,
+            event=event,
+            from_state=source,
+            to_state=rule.dest,
+            at=now,
+            reason=reason or self._reason(rule, error),
+            error=None if error is None else ErrorInfo.of(error),
+            attempt=service.attempt,
+            retries_left=retries_left(service.binary, service.settings, service.attempt),
+            next_retry_at=service.next_retry_at,
+            event_type=rule.event_type(service.binary),
+            priority=rule.priority,
+        )
+        self.store.append(record)
+        self.notifier.publish(record.envelope(self._message_id()))
+        return record
+
+    def _reason(self, rule: Rule, error: BaseException | None) -> str:
+        book = rulebook("volume")
+        text = book.guard(rule.guard).label if rule.guard is not None else book.event(rule.event).meaning
+        return f"{text}: {ErrorInfo.of(error)}" if error is not None else text
+
+    def _message_id(self) -> uuid.UUID:
+        if self._ids is None:
+            return uuid.uuid4()
+        return uuid.UUID(int=self._ids.getrandbits(128), version=4)
+
+    def _publish_done(self) -> None:
+        """After the lock is released: hand notifications to the sinks (never under the lock)."""
+        if self._delivery is not None:
+            self._delivery.poke()
+            return
+        wait = self.notifier.deliver()
+        if wait is not None:
+            self.timers.at("notify|retry", self.clock.now() + timedelta(seconds=wait), self._publish_done)
+
+    # -- actions named in the table ---------------------------------------------------------
+
+    def _apply(self, service: Service, rule: Rule, now: datetime) -> None:
+        for action in (*rule.effects, *rulebook(service.binary).state(rule.dest).on_enter):
+            self._actions[action](self, service, now)
+
+    def _begin_attempt(self, service: Service, now: datetime) -> None:
+        self._cancel_retry(service)
+        service.attempt += 1
+        service.total_attempts += 1
+        service.attempt_token += 1
+        token = service.attempt_token
+        limit = service.settings.init_timeout_for(service.binary)
+        self.timers.at(f"timeout|{service.id}", now + timedelta(seconds=limit), self._on_timeout, service.id, token)
+        assert service.driver is not None
+        self._attempts.launch(service.id, token, service.driver)
+
+    def _arm_retry(self, service: Service, now: datetime) -> None:
+        settings = service.settings
+        if service.binary == "backup":
+            delay = settings.periodic_interval
+        else:
+            rng = retry_rng(settings.reinit_backoff_seed, service.id, service.attempt)
+            delay = backoff_delay(
+                service.attempt, settings.reinit_backoff_max, settings.reinit_backoff_jitter, rng, service.last_delay
+            )
+        service.last_delay = delay
+        service.next_retry_at = now + timedelta(seconds=delay)
+        service.retry_token += 1
+        self.timers.at(f"retry|{service.id}", service.next_retry_at, self._on_retry, service.id, service.retry_token)
+
+    def _mark_live(self, service: Service, now: datetime) -> None:
+        self._cancel_retry(service)
+        service.initialized = True
+        service.last_ok = service.updated_at = now
+        service.last_error = None
+        self._arm_expiry(service)
+        if service.binary == "volume":
+            self.timers.at(f"stats|{service.id}", now, self._on_stats, service.id)
+
+    def _disarm(self, service: Service, now: datetime) -> None:
+        self._cancel_retry(service)
+        for kind in ("expire", "timeout"):
+            self.timers.cancel(f"{kind}|{service.id}")
+
+    def _fresh_budget(self, service: Service, now: datetime) -> None:
+        service.attempt = 0
+        service.last_delay = None
+
+    def _count_failed_attempt(self, service: Service, now: datetime) -> None:
+        service.attempt = 1
+        service.last_delay = None
+
+    def _restart_grace(self, service: Service, now: datetime) -> None:
+        service.last_ok = now
+        self._arm_expiry(service)
+
+    def _forget_driver(self, service: Service, now: datetime) -> None:
+        service.initialized = False
+        service.backend_state = None
+
+    _actions: dict[Action, Callable[[Engine, Service, datetime], None]] = {
+        Action.BEGIN_ATTEMPT: _begin_attempt,
+        Action.ARM_RETRY: _arm_retry,
+        Action.MARK_LIVE: _mark_live,
+        Action.DISARM: _disarm,
+        Action.FRESH_BUDGET: _fresh_budget,
+        Action.COUNT_FAILED_ATTEMPT: _count_failed_attempt,
+        Action.RESTART_GRACE: _restart_grace,
+        Action.FORGET_DRIVER: _forget_driver,
+    }
+
+    def _cancel_retry(self, service: Service) -> None:
+        if service.next_retry_at is not None:
+            service.retry_token += 1
+            service.next_retry_at = None
+            self.timers.cancel(f"retry|{service.id}")
+
+    def _arm_expiry(self, service: Service) -> None:
+        deadline = service.last_ok + timedelta(seconds=service.settings.service_down_time)
+        self.timers.at(f"expire|{service.id}", deadline, self._on_expiry, service.id)
+
+    # -- what the jobs and attempts call --------------------------------------------------------
+
+    def _start_service(self, service: Service) -> None:
+        error: StatecoreError | None = None
+        try:
+            service.driver = load_driver(
+                service.driver_spec, service.driver_options, service.settings.enable_unsupported_driver
+            )
+        except StatecoreError as failure:
+            error = failure
+        with self._lock:
+            self._dispatch(service, Event.START, strict=True, error=error)
+        self._publish_done()
+
+    def _timer_event(
+        self, sid: str, event: Event, check: Callable[[Service], bool], error: BaseException | None = None
+    ) -> None:
+        service = self._services.get(sid)
+        if service is None:
+            return
+        with self._lock:
+            if check(service):
+                self._dispatch(service, event, strict=False, error=error)
+        self._publish_done()
+
+    def _on_outcome(self, sid: str, token: int, error: BaseException | None) -> None:
+        def current(service: Service) -> bool:
+            if service.attempt_token != token or service.state is not State.INITIALIZING:
+                logger.debug("late outcome of an abandoned attempt of {} ignored", sid)
+                return False
+            self.timers.cancel(f"timeout|{sid}")
+            return True
+
+        event = Event.INIT_SUCCEEDED if error is None else Event.INIT_FAILED
+        self._timer_event(sid, event, current, error)
+
+    def _on_timeout(self, sid: str, token: int) -> None:
+        service = self._services[sid]
+        limit = service.settings.init_timeout_for(service.binary)
+        error = InitTimeout(f"attempt {service.attempt} did not finish within {limit:g} s")
+        self._timer_event(
+            sid, Event.INIT_FAILED, lambda s: s.attempt_token == token and s.state is State.INITIALIZING, error
+        )
+
+    def _on_retry(self, sid: str, token: int) -> None:
+        self._timer_event(sid, Event.RETRY, lambda s: s.retry_token == token and s.state in RETRYABLE_STATES)
+
+    def _on_expiry(self, sid: str) -> None:
+        def expired(service: Service) -> bool:
+            if service.state not in LIVE_STATES:
+                return False  # initializing: the attempt's outcome decides; down or failed: nothing to expire
+            deadline = service.last_ok + timedelta(seconds=service.settings.service_down_time)
+            if self.clock.now() < deadline:
+                self._arm_expiry(service)  # heartbeats moved the deadline since this job was armed
+                return False
+            return True
+
+        self._timer_event(sid, Event.HEARTBEAT_EXPIRED, expired)
+
+    def _on_stats(self, sid: str) -> None:
+        service = self._services[sid]
+        if service.state is State.UP and service.driver is not None:
+            service.backend_state = self._ask_backend_state(service)
+
+    # -- report and capabilities jobs: one job per period, not one per service ------------------
+
+    def _join_groups(self, service: Service) -> None:
+        settings = service.settings
+        caps = settings.backend_stats_polling_interval if service.binary == "volume" else settings.periodic_interval
+        for group in (f"report|{settings.report_interval:g}", f"caps|{service.binary}|{caps:g}"):
+            members = self._groups.setdefault(group, {})
+            members[service.id] = service
+            if len(members) == 1 and self._started_at is not None:
+                self._arm_group(group)
+
+    def _arm_group(self, group: str) -> None:
+        seconds = float(group.rsplit("|", 1)[1])
+        first = self.clock.now() + timedelta(seconds=seconds)
+        handler = self._on_report if group.startswith("report|") else self._on_capabilities
+        self.timers.every(group, seconds, first, handler, group)
+
+    def _on_report(self, group: str) -> None:
+        """Heartbeat every initialized service whose driver works, in one batch to the store."""
+        with self._lock:
+            members = [s for s in self._groups[group].values() if s.initialized and s.state in (State.UP, State.DOWN)]
+        working = [s for s in members if _is_working(s.driver)]
+        now = self.clock.now()
+        try:
+            recorded = self.store.record_heartbeats([s.id for s in working], now)
+        except Exception as error:
+            if not self._store_down:
+                logger.error("store disconnected: heartbeats not recorded ({})", error)
+                self._store_down = True
+            return
+        if self._store_down:
+            logger.info("store reconnected: heartbeats recorded again")
+            self._store_down = False
+        with self._lock:
+            for sid in recorded:
+                service = self._services[sid]
+                if service.state is State.UP:
+                    service.last_ok = service.updated_at = now
+                elif service.state is State.DOWN:
+                    service.updated_at = now
+                    self._dispatch(service, Event.HEARTBEAT, strict=False)
+        self._publish_done()
+
+    def _on_capabilities(self, group: str) -> None:
+        """While up: a driver that stopped working is lost; a volume driver's stats are refreshed."""
+        with self._lock:
+            members = [s for s in self._groups[group].values() if s.state is State.UP]
+        for service in members:
+            if not _is_working(service.driver):
+                self._timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
+            elif service.binary == "volume":
+                self._on_stats(service.id)
+
+    def _ask_backend_state(self, service: Service) -> str:
+        stats_of = getattr(service.driver, "get_volume_stats", None)
+        if stats_of is None:
+            return "up"
+        try:
+            stats = stats_of(refresh=True)
+        except Exception as error:
+            logger.warning("{}: get_volume_stats failed ({}); backend_state is down", service.host, error)
+            return "down"
+        value = stats.get("backend_state", "up") if isinstance(stats, Mapping) else None
+        if value not in ("up", "down"):
+            logger.warning("{}: malformed backend_state {!r} in stats; reporting down", service.host, value)
+            return "down"
+        return value
+
+    # -- lookups and rows ---------------------------------------------------------------------
+
+    def _find(self, host: str, binary: Binary | None) -> Service:
+        with self._lock:
+            if binary is not None:
+                found = self._services.get(service_id(binary, host))
+                matches = [found] if found is not None else []
+            else:
+                matches = [s for b in BINARIES if (s := self._services.get(service_id(b, host))) is not None]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UnknownService(f"no {binary or 'volume or backup'} service {host!r} is registered")
+        raise UnknownService(f"host {host!r} has both a volume and a backup service: say which binary")
+
+    @staticmethod
+    def _event(service: Service, event: Event | str) -> Event:
+        try:
+            return Event(event)
+        except ValueError:
+            names = ", ".join(e.value for e in Event)
+            raise InvalidTransition(
+                service.host, service.binary, service.state.value, str(event), f"unknown event; events are: {names}"
+            ) from None
+
+    def _row(self, service: Service, *, admin: bool) -> ServiceRow:
+        up = service.state is State.UP
+        return ServiceRow(
+            host=service.host,
+            binary=service.binary,
+            zone=service.zone,
+            status="disabled" if service.disabled else "enabled",
+            disabled_reason=service.disabled_reason,
+            state="up" if up else "down",
+            lifecycle=service.state,
+            updated_at=service.updated_at,
+            attempts=service.attempt,
+            total_attempts=service.total_attempts,
+            retries_left=retries_left(service.binary, service.settings, service.attempt),
+            next_retry_at=service.next_retry_at,
+            last_error=str(service.last_error) if admin and service.last_error is not None else None,
+            backend_state=service.backend_state if admin and up and service.binary == "volume" else None,
+        )
+
+
+def _is_working(driver: Driver | None) -> bool:
+    check = getattr(driver, "is_working", None)
+    if check is None:
+        return driver is not None
+    try:
+        return bool(check())
+    except Exception as error:
+        logger.warning("is_working() raised {}; treating the driver as not working", error)
+        return False

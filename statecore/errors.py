@@ -1,0 +1,51 @@
+"""The exceptions statecore raises and the ones drivers may raise.
+
+Drivers raise the three ``UnrecoverableError`` subclasses to say "retrying will
+not help"; the default classifier also treats a bare ``ImportError`` that way,
+because a missing driver library does not appear by itself.
+"""
+
+from __future__ import annotations
+
+
+class StatecoreError(Exception):
+    """Base class, so an embedding service can catch everything of ours at once."""
+
+
+class UnrecoverableError(StatecoreError):
+    """An init error that no retry can fix; the service goes to failed_permanent."""
+
+
+class ConfigError(UnrecoverableError):
+    """The driver's configuration is invalid."""
+
+
+class DriverNotSupported(UnrecoverableError):
+    """The driver is marked unsupported and ``enable_unsupported_driver`` is false."""
+
+
+class MissingDriverLibrary(UnrecoverableError):
+    """The driver, or a library it needs, cannot be imported."""
+
+
+class InitTimeout(StatecoreError):
+    """An attempt outlived ``init_timeout``; recoverable, and its late outcome is ignored."""
+
+
+class SettingsError(StatecoreError, ValueError):
+    """An option was refused at load time; the message names option, value and rule."""
+
+
+class UnknownService(StatecoreError, LookupError):
+    """No service matches the host (and binary) that was asked for."""
+
+
+class InvalidTransition(StatecoreError):
+    """An event is not allowed in the service's current state; nothing was changed."""
+
+    def __init__(self, service: str, binary: str, state: str, event: str, detail: str) -> None:
+        self.service = service
+        self.binary = binary
+        self.state = state
+        self.event = event
+        super().__init__(f"service {service!r} ({binary}) is {state!r}: event {event!r} is not allowed ({detail})")

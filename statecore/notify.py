@@ -1,0 +1,148 @@
+"""Notifications: one envelope per fired transition, delivered in order to every sink.
+
+Each sink has its own queue. A sink that raises keeps its place: the same
+envelope is offered again later, so nothing is dropped and the order holds,
+while the other sinks and the state machine go on unaffected. The transition
+has already happened when a sink is called; a sink can delay a notification,
+never undo or block a transition.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from loguru import logger
+
+Envelope = dict[str, Any]
+
+LOGURU_LEVEL = {"INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR"}
+
+
+class Sink(Protocol):
+    def emit(self, envelope: Mapping[str, Any]) -> None: ...
+
+
+class LoguruSink:
+    """The default sink: one log line per notification, with the envelope bound as ``extra``."""
+
+    def emit(self, envelope: Mapping[str, Any]) -> None:
+        payload = envelope["payload"]
+        logger.bind(notification=envelope).log(
+            LOGURU_LEVEL[envelope["priority"]],
+            "{} {}: {} -> {} ({})",
+            envelope["event_type"],
+            payload["host"],
+            payload["from_state"],
+            payload["to_state"],
+            payload["reason"],
+        )
+
+
+class MemorySink:
+    """Keeps every envelope in a list, for tests and for embedding services that poll."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Mapping[str, Any]] = []
+
+    def emit(self, envelope: Mapping[str, Any]) -> None:
+        self.envelopes.append(envelope)
+
+    def event_types(self) -> list[str]:
+        return [envelope["event_type"] for envelope in self.envelopes]
+
+
+class JsonLinesSink:
+    """Appends one JSON object per line and flushes, so a crash loses at most a partial line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def emit(self, envelope: Mapping[str, Any]) -> None:
+        line = json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n"
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+
+
+RetryLater = Callable[[float], None]
+"""Asks the owner to call ``Notifier.deliver`` again after so many seconds."""
+
+
+class Notifier:
+    """Per-sink FIFO queues with at-least-once, in-order delivery and capped backoff."""
+
+    first_backoff = 0.5
+    max_backoff = 30.0
+
+    def __init__(self, sinks: Iterable[Sink]) -> None:
+        self.sinks = list(sinks)
+        self._queues: list[deque[Envelope]] = [deque() for _ in self.sinks]
+        self._failures = [0] * len(self.sinks)
+        self._lock = threading.Lock()
+        self._delivering = threading.Lock()
+
+    def publish(self, envelope: Envelope) -> None:
+        with self._lock:
+            for queue in self._queues:
+                queue.append(envelope)
+
+    def pending(self) -> int:
+        return sum(len(queue) for queue in self._queues)
+
+    def deliver(self) -> float | None:
+        """Offer queued envelopes to their sinks; returns a backoff in seconds if any sink failed."""
+        with self._delivering:
+            waits = [self._drain(index) for index in range(len(self.sinks))]
+        failed = [wait for wait in waits if wait is not None]
+        return min(failed) if failed else None
+
+    def _drain(self, index: int) -> float | None:
+        sink, queue = self.sinks[index], self._queues[index]
+        while queue:
+            try:
+                sink.emit(queue[0])
+            except Exception as error:
+                self._failures[index] += 1
+                if self._failures[index] == 1:
+                    logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
+                return min(self.max_backoff, self.first_backoff * 2 ** (self._failures[index] - 1))
+            with self._lock:
+                queue.popleft()
+            if self._failures[index]:
+                logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
+                self._failures[index] = 0
+        return None
+
+
+class DeliveryThread:
+    """Real time: delivers off the engine's threads, waking on new envelopes or after a backoff."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="statecore-notifier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.notifier.deliver()
+
+    def _run(self) -> None:
+        wait: float | None = None
+        while not self._stop:
+            self._wake.wait(wait)
+            self._wake.clear()
+            wait = self.notifier.deliver()

@@ -1,0 +1,99 @@
+"""What the engine says about itself: transition records, notification envelopes, service rows.
+
+A fired event returns a ``TransitionRecord``; the same record is what the store
+keeps and what the notification carries, so a test, the history and the
+message bus all see one fact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from statecore.table import Binary, Event, Priority, State
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a 'Z', microseconds kept, the same in every output."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    type: str
+    message: str
+
+    @classmethod
+    def of(cls, error: BaseException) -> ErrorInfo:
+        return cls(type=type(error).__name__, message=str(error))
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    host: str
+    binary: Binary
+    zone: str
+    event: Event
+    from_state: State
+    to_state: State
+    at: datetime
+    reason: str
+    error: ErrorInfo | None
+    attempt: int
+    retries_left: int | None
+    next_retry_at: datetime | None
+    event_type: str
+    priority: Priority
+
+    def envelope(self, message_id: uuid.UUID) -> dict[str, Any]:
+        """The oslo.messaging-style notification for this transition (BEHAVIOR.md section 7)."""
+        return {
+            "message_id": str(message_id),
+            "publisher_id": f"{self.binary}.{self.host}",
+            "event_type": self.event_type,
+            "priority": self.priority,
+            "timestamp": iso(self.at),
+            "payload": {
+                "host": self.host,
+                "binary": self.binary,
+                "zone": self.zone,
+                "from_state": self.from_state.value,
+                "to_state": self.to_state.value,
+                "event": self.event.value,
+                "reason": self.reason,
+                "error": None if self.error is None else {"type": self.error.type, "message": self.error.message},
+                "attempt": self.attempt,
+                "retries_left": self.retries_left,
+                "next_retry_at": iso(self.next_retry_at),
+            },
+        }
+
+
+class ServiceRow(BaseModel):
+    """One line of the service list (BEHAVIOR.md section 8)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    binary: Binary
+    zone: str
+    status: Literal["enabled", "disabled"]
+    disabled_reason: str | None
+    state: Literal["up", "down"]
+    lifecycle: State
+    updated_at: datetime | None
+    attempts: int
+    total_attempts: int
+    retries_left: int | None
+    next_retry_at: datetime | None
+    last_error: str | None
+    backend_state: Literal["up", "down"] | None

@@ -1,0 +1,129 @@
+"""Timed moves as APScheduler 3 jobs, in real time or in virtual time.
+
+Real time uses a ``BackgroundScheduler``. Virtual time uses ``VirtualScheduler``:
+the same jobs in the same memory job store, fired at their exact instants, in
+(instant, job id) order, when the owner advances the clock. It does the store
+bookkeeping *before* running a job, so a job that re-arms itself under its own
+id keeps the new schedule (APScheduler's inline executor gets this wrong).
+
+Every job is added with an explicit ``next_run_time``: APScheduler would
+otherwise read the system clock, which is meaningless in virtual time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from statecore.clock import Clock, VirtualClock
+
+JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+
+
+class VirtualScheduler(BaseScheduler):
+    """An APScheduler whose time is a ``VirtualClock``; jobs run on the caller's thread."""
+
+    def __init__(self, clock: VirtualClock, **options: Any) -> None:
+        super().__init__(timezone=UTC, job_defaults=JOB_DEFAULTS, **options)
+        self.clock = clock
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait=False)
+
+    def wakeup(self) -> None:
+        """Nothing sleeps: jobs run only inside ``advance_to``."""
+
+    def _create_default_executor(self) -> DebugExecutor:
+        return DebugExecutor()
+
+    def _create_default_jobstore(self) -> MemoryJobStore:
+        return MemoryJobStore()
+
+    def advance_to(self, target: datetime) -> int:
+        """Run every job due up to ``target``, instant by instant; returns how many ran."""
+        ran = 0
+        store = self._lookup_jobstore("default")
+        while True:
+            with self._jobstores_lock:
+                instant = store.get_next_run_time()
+                if instant is None or instant > target:
+                    break
+                self.clock.set(instant)
+                due = store.get_due_jobs(instant)
+            for job in due:
+                ran += self._run_if_still_due(store, job.id, instant)
+        self.clock.set(max(target, self.clock.now()))
+        return ran
+
+    def _run_if_still_due(self, store: MemoryJobStore, job_id: str, instant: datetime) -> int:
+        with self._jobstores_lock:
+            job = store.lookup_job(job_id)
+            if job is None or job.next_run_time is None or job.next_run_time > instant:
+                return 0  # removed or moved by a job that ran before it at this instant
+            following = job.trigger.get_next_fire_time(job.next_run_time, instant)
+            if following is None:
+                store.remove_job(job_id)
+            else:
+                job._modify(next_run_time=following)
+                store.update_job(job)
+        job.func(*job.args, **job.kwargs)
+        return 1
+
+
+class Timers:
+    """The engine's view of a scheduler: arm a one-shot or periodic job by id, or cancel it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.virtual = isinstance(clock, VirtualClock)
+        if isinstance(clock, VirtualClock):
+            self.scheduler: BaseScheduler = VirtualScheduler(clock)
+        else:
+            self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+
+    def start(self) -> None:
+        if self.scheduler.state == STATE_STOPPED:
+            self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.state != STATE_STOPPED:
+            self.scheduler.shutdown(wait=False)
+
+    def at(self, job_id: str, when: datetime, func: Callable[..., None], *args: Any) -> None:
+        self.scheduler.add_job(
+            func, DateTrigger(run_date=when), args=args, id=job_id, next_run_time=when, replace_existing=True
+        )
+
+    def every(self, job_id: str, seconds: float, first: datetime, func: Callable[..., None], *args: Any) -> None:
+        trigger = IntervalTrigger(seconds=seconds, start_date=first, timezone=UTC)
+        self.scheduler.add_job(func, trigger, args=args, id=job_id, next_run_time=first, replace_existing=True)
+
+    def cancel(self, job_id: str) -> None:
+        # Already fired or never armed is fine: a stale firing is dropped by its token anyway.
+        with suppress(JobLookupError):
+            self.scheduler.remove_job(job_id)
+
+    def due(self, job_id: str) -> datetime | None:
+        job = self.scheduler.get_job(job_id)
+        return None if job is None else job.next_run_time
+
+    def jobs(self) -> list[tuple[str, datetime]]:
+        return sorted((job.id, job.next_run_time) for job in self.scheduler.get_jobs())
+
+    def advance(self, seconds: float) -> int:
+        return self.advance_to(self.clock.now() + timedelta(seconds=seconds))
+
+    def advance_to(self, target: datetime) -> int:
+        if not isinstance(self.scheduler, VirtualScheduler):
+            raise RuntimeError("advance() needs an engine on a VirtualClock; real time advances by itself")
+        return self.scheduler.advance_to(target)
