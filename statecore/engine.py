@@ -26,7 +26,7 @@ from statecore.errors import InitTimeout, InvalidTransition, StatecoreError, Unk
 from statecore.guards import PREDICATES, Context, retries_left
 from statecore.machine import LifecycleMachine
 from statecore.notify import DeliveryThread, LoguruSink, Notifier, Sink
-from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
+from statecore.records import ErrorInfo, ServiceRow, TransitionRecord, iso
 from statecore.settings import Settings, load_settings
 from statecore.store import MemoryStore, Store
 from statecore.store.memory import service_id
@@ -35,6 +35,13 @@ from statecore.timers import Timers
 
 LIVE_STATES = (State.UP, State.FAILED_RECOVERABLE)
 RETRYABLE_STATES = (State.FAILED_RECOVERABLE, State.DOWN)
+_REASONS = {
+    Event.START: "driver loaded; first attempt",
+    Event.INIT_SUCCEEDED: "driver initialized",
+    Event.HEARTBEAT: "heartbeat recorded again",
+    Event.DRIVER_LOST: "is_working() returned false",
+    Event.RESET: "reset by admin",
+}
 
 
 class Service:
@@ -206,13 +213,23 @@ class Engine:
     # -- what the embedding service and admins call -----------------------------------------
 
     def fire(
-        self, host: str, event: Event | str, *, binary: Binary | None = None, reason: str | None = None
+        self,
+        host: str,
+        event: Event | str,
+        *,
+        binary: Binary | None = None,
+        reason: str | None = None,
+        error: BaseException | None = None,
     ) -> TransitionRecord:
-        """Send an event; raises InvalidTransition (and changes nothing) when the table forbids it."""
+        """Send an event; raises InvalidTransition (and changes nothing) when the table forbids it.
+
+        ``error`` goes with ``init_failed`` (and decides its guard), for services that run
+        attempts themselves; it is classified like an attempt's own error.
+        """
         service = self._find(host, binary)
         name = self._event(service, event)
         with self._lock:
-            record = self._dispatch(service, name, strict=True, reason=reason)
+            record = self._dispatch(service, name, strict=True, reason=reason, error=error)
         self._publish_done()
         assert record is not None
         return record
@@ -301,6 +318,7 @@ class Engine:
                     service.host, service.binary, source.value, event.value, f"no guard holds: {guards}"
                 )
             return None
+        reason = reason or self._reason(service, rule, error)
         if error is not None:
             service.last_error = ErrorInfo.of(error)
         self._apply(service, rule, now)
@@ -312,7 +330,7 @@ class Engine:
             from_state=source,
             to_state=rule.dest,
             at=now,
-            reason=reason or self._reason(rule, error),
+            reason=reason,
             error=None if error is None else ErrorInfo.of(error),
             attempt=service.attempt,
             retries_left=retries_left(service.binary, service.settings, service.attempt),
@@ -324,10 +342,19 @@ class Engine:
         self.notifier.publish(record.envelope(self._message_id()))
         return record
 
-    def _reason(self, rule: Rule, error: BaseException | None) -> str:
-        book = rulebook("volume")
-        text = book.guard(rule.guard).label if rule.guard is not None else book.event(rule.event).meaning
-        return f"{text}: {ErrorInfo.of(error)}" if error is not None else text
+    def _reason(self, service: Service, rule: Rule, error: BaseException | None) -> str:
+        """A sentence for operators, computed before the row's actions change the counters."""
+        book = rulebook(service.binary)
+        if error is not None:
+            label = book.guard(rule.guard).label if rule.guard is not None else "attempt failed"
+            return f"{label}: {ErrorInfo.of(error)}"
+        if rule.event is Event.RETRY:
+            wait = f"{service.last_delay:g} s" if service.last_delay is not None else "its wait"
+            kind = "backoff retry" if service.binary == "volume" else "periodic re-init"
+            return f"{kind} {service.attempt} after {wait}"
+        if rule.event is Event.HEARTBEAT_EXPIRED:
+            return f"no heartbeat since {iso(service.last_ok)} ({service.settings.service_down_time:g} s)"
+        return _REASONS.get(rule.event) or (book.guard(rule.guard).label if rule.guard else rule.event.value)
 
     def _message_id(self) -> uuid.UUID:
         if self._ids is None:

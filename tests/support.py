@@ -1,0 +1,78 @@
+"""Shared helpers for the engine tests: a virtual engine, its sink and its timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from statecore import Engine, MemorySink, Settings
+from statecore.clock import DEFAULT_VIRTUAL_START
+from statecore.store import MemoryStore
+from statecore.testing import ScriptedDriver
+
+
+class Harness:
+    """A virtual-time engine with a memory sink, and helpers that speak in seconds since start."""
+
+    def __init__(self, store: Any = None, sinks: Sequence[Any] = (), **settings: Any) -> None:
+        self.sink = MemorySink()
+        self.engine = Engine.virtual_time(
+            settings=Settings(**settings), sinks=[self.sink, *sinks], store=store or MemoryStore()
+        )
+        self.clock = self.engine.clock
+
+    def driver(self, *attempts: str, **options: Any) -> ScriptedDriver:
+        return ScriptedDriver(attempts or ("ok",), clock=self.clock, **options)
+
+    def add(self, host: str, binary: str, driver: Any, **options: Any) -> ScriptedDriver:
+        self.engine.add_service(host, binary, driver, options=options or None)  # type: ignore[arg-type]
+        return driver
+
+    def t(self, moment: datetime | str | None) -> float | None:
+        """Seconds since the virtual start, for a datetime or an ISO string from an envelope."""
+        if moment is None:
+            return None
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        return (moment - DEFAULT_VIRTUAL_START).total_seconds()
+
+    def timeline(self, host: str | None = None) -> list[tuple[float, str, str, str]]:
+        """(t, event_type, from, to) of every notification, optionally of one host."""
+        return [
+            (self.t(e["timestamp"]), e["event_type"], e["payload"]["from_state"], e["payload"]["to_state"])
+            for e in self.sink.envelopes
+            if host is None or e["payload"]["host"] == host
+        ]
+
+    def lifecycle(self, host: str) -> str:
+        return self.engine.service(host).lifecycle.value
+
+    def job_ids(self) -> list[str]:
+        return [job_id for job_id, _ in self.engine.jobs()]
+
+
+class BlockingHeartbeats(MemoryStore):
+    """A store that can refuse the heartbeats of chosen services, as a partitioned host would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocked: set[str] = set()
+
+    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
+        return super().record_heartbeats([sid for sid in service_ids if sid not in self.blocked], at)
+
+
+class FlakySink:
+    """Raises on its first ``failures`` calls, then keeps every envelope."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.envelopes: list[Any] = []
+
+    def emit(self, envelope: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise OSError(f"message bus unavailable (call {self.calls})")
+        self.envelopes.append(envelope)
