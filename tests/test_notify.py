@@ -1,0 +1,88 @@
+"""Notification envelopes and sinks: in order, never dropped, never blocking a transition."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from statecore import JsonLinesSink, LoguruSink, MemorySink
+from statecore.notify import Notifier
+from support import FlakySink, Harness
+
+
+def test_envelope_has_the_oslo_fields_and_the_contract_payload():
+    h = Harness()
+    h.add("node1@lvm", "volume", h.driver("recoverable", "ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    failure = h.sink.envelopes[1]
+
+    assert set(failure) == {"message_id", "publisher_id", "event_type", "priority", "timestamp", "payload"}
+    assert uuid.UUID(failure["message_id"]).version == 4
+    assert (failure["publisher_id"], failure["priority"]) == ("volume.node1@lvm", "ERROR")
+    assert failure["timestamp"] == "2026-01-01T00:00:00.000000Z"
+    assert failure["payload"] == {
+        "host": "node1@lvm",
+        "binary": "volume",
+        "zone": "nova",
+        "from_state": "initializing",
+        "to_state": "failed_recoverable",
+        "event": "init_failed",
+        "reason": "recoverable, retry allowed, grace open: ConnectionError: storage not reachable (attempt 1)",
+        "error": {"type": "ConnectionError", "message": "storage not reachable (attempt 1)"},
+        "attempt": 1,
+        "retries_left": 3,
+        "next_retry_at": "2026-01-01T00:00:01.000000Z",
+    }
+
+
+def test_failing_sink_does_not_hold_back_the_other_sinks():
+    flaky, steady = FlakySink(failures=100), MemorySink()
+    notifier = Notifier([flaky, steady])
+    for n in range(3):
+        notifier.publish({"n": n})
+        assert notifier.deliver() is not None
+    assert [e["n"] for e in steady.envelopes] == [0, 1, 2]
+    assert flaky.envelopes == [] and notifier.pending() == 3
+
+
+def test_failing_sink_backs_off_and_then_gets_everything_in_order():
+    flaky = FlakySink(failures=4)
+    notifier = Notifier([flaky])
+    notifier.publish({"n": 0})
+    notifier.publish({"n": 1})
+    waits = [notifier.deliver() for _ in range(4)]
+    assert waits == [0.5, 1.0, 2.0, 4.0]
+    assert notifier.deliver() is None
+    assert [e["n"] for e in flaky.envelopes] == [0, 1]
+
+
+def test_sink_failures_are_retried_by_a_timer_even_when_nothing_else_happens():
+    flaky = FlakySink(failures=2)
+    h = Harness(sinks=[flaky], backup_periodic_initialization=False)
+    h.add("bk1", "backup", h.driver("recoverable"))
+    h.engine.start()
+    h.engine.advance(0)
+    assert h.lifecycle("bk1") == "failed_permanent" and flaky.envelopes == []
+
+    h.engine.advance(5)  # no transition is due: only the notifier's retry job runs
+    assert [e["event_type"] for e in flaky.envelopes] == ["backup.init.start", "backup.init.failure"]
+
+
+def test_json_lines_sink_writes_one_object_per_line(tmp_path):
+    path = tmp_path / "notifications.jsonl"
+    h = Harness(sinks=[JsonLinesSink(path)])
+    h.add("node1@lvm", "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == h.sink.envelopes
+
+
+def test_loguru_sink_logs_at_the_notification_priority(caplog_loguru):
+    h = Harness(sinks=[LoguruSink()], backup_periodic_initialization=False)
+    h.add("bk1", "backup", h.driver("config_error"))
+    h.engine.start()
+    h.engine.advance(0)
+    assert "INFO backup.init.start bk1: starting -> initializing" in caplog_loguru.text
+    assert "ERROR backup.init.failure bk1: initializing -> failed_permanent" in caplog_loguru.text

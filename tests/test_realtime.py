@@ -1,0 +1,55 @@
+"""Real-time smoke tests: BackgroundScheduler, real threads, real timeouts; each bounded to seconds."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from statecore import Engine, MemorySink, Settings
+from statecore.testing import ScriptedDriver
+
+
+class Waiter(MemorySink):
+    """A sink that lets a test wait for a notification instead of sleeping."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__()
+        self.event_type = event_type
+        self.seen = threading.Event()
+
+    def emit(self, envelope: Any) -> None:
+        super().emit(envelope)
+        if envelope["event_type"] == self.event_type:
+            self.seen.set()
+
+
+def test_driver_failing_once_is_up_about_one_second_later():
+    waiter = Waiter("volume.init.success")
+    engine = Engine(Settings(), sinks=[waiter])
+    engine.add_service("node1@lvm", "volume", ScriptedDriver(["recoverable", "ok"]))
+    with engine:
+        assert waiter.seen.wait(timeout=5), waiter.event_types()
+        row = engine.service("node1@lvm")
+    assert row.lifecycle.value == "up" and row.total_attempts == 2
+    assert waiter.event_types() == ["volume.init.start", "volume.init.failure", "volume.init.retry",
+                                    "volume.init.success"]  # fmt: skip
+    first, last = (engine.history()[i].at for i in (0, -1))
+    assert 0.9 <= (last - first).total_seconds() < 3
+
+
+def test_hung_driver_times_out_in_real_time_without_blocking_other_services():
+    waiter = Waiter("backup.init.failure")
+    engine = Engine(Settings(backup_initialization_timeout=0.5), sinks=[waiter])
+    hung = ScriptedDriver(["hang"])
+    engine.add_service("bk1", "backup", hung)
+    engine.add_service("node1@lvm", "volume", ScriptedDriver(["ok"]))
+    with engine:
+        assert waiter.seen.wait(timeout=5)
+        assert engine.service("node1@lvm").state == "up"
+        failure = waiter.envelopes[-1]["payload"]
+        hung.release()  # the stuck call returns now; its success must be ignored
+        for thread in threading.enumerate():
+            if thread.name == "statecore-attempt-backup/bk1":
+                thread.join(timeout=5)
+    assert failure["error"]["type"] == "InitTimeout" and failure["to_state"] == "failed_permanent"
+    assert engine.service("bk1").lifecycle.value == "failed_permanent"

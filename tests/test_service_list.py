@@ -1,0 +1,83 @@
+"""The service list: rows of the contract, backend_state rules, admin-only fields, disable/enable."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import Harness
+
+
+def started(*backend_state: str, **settings) -> Harness:
+    h = Harness(backend_stats_polling_interval=30, **settings)
+    h.add("node1@lvm", "volume", h.driver("ok", backend_state=list(backend_state)))
+    h.add("bk1", "backup", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    return h
+
+
+@pytest.mark.parametrize(
+    ("reported", "shown"), [("up", "up"), ("down", "down"), ("omit", "up"), ("degraded", "down"), ("raise", "down")]
+)
+def test_backend_state_follows_the_drivers_stats(reported, shown, caplog_loguru):
+    h = started(reported)
+    assert h.engine.service("node1@lvm").backend_state == shown
+    if reported in ("degraded", "raise"):
+        assert "backend_state is down" in caplog_loguru.text or "malformed backend_state" in caplog_loguru.text
+
+
+def test_backend_state_is_refreshed_by_the_stats_job():
+    h = started("up", "down")
+    h.engine.advance(30)
+    assert h.engine.service("node1@lvm").backend_state == "down"
+
+
+def test_backend_state_is_null_while_not_up_and_for_backups():
+    h = Harness()
+    h.add("node1@lvm", "volume", h.driver("recoverable"))
+    h.add("bk1", "backup", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    rows = {row.host: row for row in h.engine.service_list()}
+    assert rows["node1@lvm"].backend_state is None and rows["bk1"].backend_state is None
+
+
+def test_non_admins_see_neither_backend_state_nor_error_text():
+    h = Harness()
+    h.add("node1@lvm", "volume", h.driver("ok"))
+    h.add("node2@lvm", "volume", h.driver("recoverable"))
+    h.engine.start()
+    h.engine.advance(0)
+    for row in h.engine.service_list(admin=False):
+        assert row.backend_state is None and row.last_error is None
+    assert h.engine.service("node2@lvm").last_error == "ConnectionError: storage not reachable (attempt 1)"
+
+
+def test_row_has_every_field_of_the_contract():
+    h = started("up")
+    row = h.engine.service("node1@lvm").model_dump()
+    assert set(row) == {
+        "host", "binary", "zone", "status", "disabled_reason", "state", "lifecycle", "updated_at",
+        "attempts", "total_attempts", "retries_left", "next_retry_at", "last_error", "backend_state",
+    }  # fmt: skip
+    assert (row["status"], row["state"], row["lifecycle"].value, row["attempts"]) == ("enabled", "up", "up", 1)
+
+
+def test_backend_state_command_asks_the_driver_directly():
+    h = started("up", "down")
+    assert h.engine.backend_state("node1@lvm") == "down"
+    assert h.engine.service("node1@lvm").backend_state == "up"  # the cached value is untouched
+
+
+def test_disable_and_enable_keep_the_reason_and_the_lifecycle():
+    h = started("up")
+    row = h.engine.disable("bk1", "maintenance")
+    assert (row.status, row.disabled_reason, row.state) == ("disabled", "maintenance", "up")
+    assert h.engine.enable("bk1").status == "enabled"
+    assert h.engine.service("bk1").disabled_reason is None
+
+
+def test_filters_by_binary_and_host():
+    h = started("up")
+    assert [row.host for row in h.engine.service_list(binary="backup")] == ["bk1"]
+    assert [row.host for row in h.engine.service_list(host="node1@lvm")] == ["node1@lvm"]
