@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support import Harness
 
 from statecore import InvalidTransition, StatecoreError, UnknownService
-from support import Harness
 
 
 def test_event_not_allowed_is_refused_by_name_and_changes_nothing():
@@ -27,7 +27,7 @@ def test_event_not_allowed_is_refused_by_name_and_changes_nothing():
 def test_unknown_event_name_is_refused():
     h = Harness()
     h.add("node1@lvm", "volume", h.driver("ok"))
-    with pytest.raises(InvalidTransition, match="'reboot' is not allowed.*unknown event"):
+    with pytest.raises(InvalidTransition, match=r"'reboot' is not allowed.*unknown event"):
         h.engine.fire("node1@lvm", "reboot")
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support import BlockingHeartbeats, FlakySink, Harness
 
 from statecore import InitTimeout
-from support import BlockingHeartbeats, FlakySink, Harness
 
 FAIL = "volume.init.failure"
 

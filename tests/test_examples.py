@@ -28,7 +28,7 @@ def test_embedded_service_waits_for_its_export_then_takes_work(tmp_path):
     service = example.VolumeService(str(export), clock=VirtualClock(), sink=sink)
     service.engine.start()
     service.engine.advance(10)
-    with pytest.raises(RuntimeError, match="backend is (failed_recoverable|down)"):
+    with pytest.raises(RuntimeError, match=r"backend is (failed_recoverable|down)"):
         service.create_volume("vol-1")
 
     export.mkdir()

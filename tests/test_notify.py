@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 
+from support import FlakySink, Harness
+
 from statecore import JsonLinesSink, LoguruSink, MemorySink
 from statecore.notify import Notifier
-from support import FlakySink, Harness
 
 
 def test_envelope_has_the_oslo_fields_and_the_contract_payload():

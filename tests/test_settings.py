@@ -55,7 +55,7 @@ def test_toml_file_then_environment_then_explicit_values(tmp_path, monkeypatch):
 def test_bad_toml_file_is_refused_with_its_path(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text("[settings\nreinit_driver_count = ")
-    with pytest.raises(SettingsError, match="broken.toml.*not valid TOML"):
+    with pytest.raises(SettingsError, match=r"broken.toml.*not valid TOML"):
         load_settings(path)
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
