@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -52,6 +53,43 @@ def demo(
     finally:
         engine.shutdown()
     console.print(service_table(engine.service_list(), title=f"after {seconds:g} s"))
+
+
+@app.command()
+def diagram(
+    binary: Annotated[str, typer.Argument(help="volume or backup")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="mermaid, dot or svg")] = "mermaid",
+) -> None:
+    """Print a binary's lifecycle diagram, drawn from the table (svg needs Graphviz's dot)."""
+    _print_rendered(binary, fmt, "diagram")
+
+
+@app.command("table")
+def table_command(
+    binary: Annotated[str, typer.Argument(help="volume or backup")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown")] = "markdown",
+) -> None:
+    """Print a binary's transition table, with each guard's meaning for that binary."""
+    _print_rendered(binary, fmt, "table")
+
+
+def _print_rendered(binary: str, fmt: str, kind: Literal["diagram", "table"]) -> None:
+    """Plain stdout, not rich: labels like ``[unrecoverable]`` would be read as rich markup."""
+    from statecore.render import get_format, graph_of
+
+    typer.echo(get_format(fmt, kind).render(graph_of(binary)), nl=False)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option(help="root to write diagrams/ and docs/ under")] = Path("."),
+    svg: Annotated[bool, typer.Option("--svg/--no-svg", help="also lay out SVG with Graphviz")] = True,
+) -> None:
+    """Rewrite every diagram and generated doc from the table, for review in the same change."""
+    from statecore.render.generate import generate as write_artefacts
+
+    for relative in write_artefacts(out_dir, svg=svg):
+        typer.echo(f"wrote {relative}")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from loguru import logger
 from statecore.attempts import ThreadAttempts, VirtualAttempts
 from statecore.backoff import backoff_delay, retry_rng
 from statecore.clock import Clock, RealClock, VirtualClock
+from statecore.deadlines import Deadlines
 from statecore.drivers import Classifier, Driver, DriverSpec, default_classifier, load_driver
 from statecore.errors import InitTimeout, InvalidTransition, StatecoreError, UnknownService
 from statecore.guards import PREDICATES, Context, retries_left
@@ -57,6 +58,7 @@ class Service:
         "driver",
         "driver_options",
         "driver_spec",
+        "fsm_state",
         "host",
         "id",
         "initialized",
@@ -87,6 +89,7 @@ class Service:
         self.driver_spec, self.driver_options = driver, driver_options
         self.driver: Driver | None = None
         self.state = State.STARTING
+        self.fsm_state = State.STARTING.value
         self.attempt = self.total_attempts = 0
         self.initialized = False
         self.last_ok = registered_at
@@ -129,6 +132,7 @@ class Engine:
         self._attempts = (
             VirtualAttempts(self._on_outcome, self.timers) if self.virtual else ThreadAttempts(self._on_outcome)
         )
+        self._expiries = Deadlines(self.timers, "expire", self._on_expiries)
         self._started_at: datetime | None = None
         self._store_down = False
 
@@ -412,8 +416,8 @@ class Engine:
 
     def _disarm(self, service: Service, now: datetime) -> None:
         self._cancel_retry(service)
-        for kind in ("expire", "timeout"):
-            self.timers.cancel(f"{kind}|{service.id}")
+        self._expiries.disarm(service.id)
+        self.timers.cancel(f"timeout|{service.id}")
 
     def _fresh_budget(self, service: Service, now: datetime) -> None:
         service.attempt = 0
@@ -449,8 +453,7 @@ class Engine:
             self.timers.cancel(f"retry|{service.id}")
 
     def _arm_expiry(self, service: Service) -> None:
-        deadline = service.last_ok + timedelta(seconds=service.settings.service_down_time)
-        self.timers.at(f"expire|{service.id}", deadline, self._on_expiry, service.id)
+        self._expiries.arm(service.id, service.last_ok + timedelta(seconds=service.settings.service_down_time))
 
     # -- what the jobs and attempts call --------------------------------------------------------
 
@@ -499,17 +502,19 @@ class Engine:
     def _on_retry(self, sid: str, token: int) -> None:
         self._timer_event(sid, Event.RETRY, lambda s: s.retry_token == token and s.state in RETRYABLE_STATES)
 
-    def _on_expiry(self, sid: str) -> None:
-        def expired(service: Service) -> bool:
-            if service.state not in LIVE_STATES:
-                return False  # initializing: the attempt's outcome decides; down or failed: nothing to expire
-            deadline = service.last_ok + timedelta(seconds=service.settings.service_down_time)
-            if self.clock.now() < deadline:
-                self._arm_expiry(service)  # heartbeats moved the deadline since this job was armed
-                return False
-            return True
-
-        self._timer_event(sid, Event.HEARTBEAT_EXPIRED, expired)
+    def _on_expiries(self) -> None:
+        """The one expiry job: services whose deadline came and went without a heartbeat go down."""
+        with self._lock:
+            now = self.clock.now()
+            for sid in self._expiries.pop_due(now):
+                service = self._services[sid]
+                if service.state not in LIVE_STATES:
+                    continue  # initializing: the attempt's outcome decides; down or failed: nothing to expire
+                if now < service.last_ok + timedelta(seconds=service.settings.service_down_time):
+                    self._arm_expiry(service)  # heartbeats moved the deadline since it was armed
+                    continue
+                self._dispatch(service, Event.HEARTBEAT_EXPIRED, strict=False)
+        self._publish_done()
 
     def _on_stats(self, sid: str) -> None:
         service = self._services[sid]

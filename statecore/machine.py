@@ -15,32 +15,38 @@ from transitions import EventData, Machine
 from statecore.guards import Context, Predicate
 from statecore.table import Event, Guard, Rule, Rulebook, State
 
+MODEL_ATTRIBUTE = "fsm_state"
+"""Where transitions keeps its plain-string state: string states dispatch faster than Enum ones."""
+
 
 class LifecycleMachine:
     def __init__(self, book: Rulebook, predicates: dict[Guard, Predicate]) -> None:
         self.book = book
         self.machine = Machine(
             model=None,
-            states=list(State),
-            initial=State.STARTING,
+            states=[state.value for state in State],
+            initial=State.STARTING.value,
             transitions=[_transition(rule, predicates) for rule in book.rules],
             auto_transitions=False,
             send_event=True,
+            model_attribute=MODEL_ATTRIBUTE,
         )
         self._events = {event: self.machine.events[event.value] for event in Event}
 
     def fire(self, model: object, event: Event, ctx: Context) -> Rule | None:
-        """Run the event on ``model`` (anything with a ``state``); returns the row that fired, if any."""
+        """Run the event on ``model`` (with ``state`` and ``fsm_state``); returns the row that fired, if any."""
         ctx.fired = None
         self._events[event].trigger(model, ctx=ctx)
+        if ctx.fired is not None:
+            model.state = ctx.fired.dest  # the typed state the rest of statecore reads
         return ctx.fired
 
 
 def _transition(rule: Rule, predicates: dict[Guard, Predicate]) -> dict[str, object]:
     spec: dict[str, object] = {
         "trigger": rule.event.value,
-        "source": rule.source,
-        "dest": rule.dest,
+        "source": rule.source.value,
+        "dest": rule.dest.value,
         "after": [_remember(rule)],
     }
     if rule.guard is not None:

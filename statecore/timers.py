@@ -18,16 +18,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from statecore.clock import Clock, VirtualClock
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+
+
+class _OneShot(BaseTrigger):
+    """A DateTrigger without the date parsing: the engine always passes an aware UTC datetime."""
+
+    __slots__ = ("run_date",)
+
+    def __init__(self, run_date: datetime) -> None:
+        self.run_date = run_date
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        return self.run_date if previous_fire_time is None else None
 
 
 class VirtualScheduler(BaseScheduler):
@@ -100,9 +114,20 @@ class Timers:
             self.scheduler.shutdown(wait=False)
 
     def at(self, job_id: str, when: datetime, func: Callable[..., None], *args: Any) -> None:
-        self.scheduler.add_job(
-            func, DateTrigger(run_date=when), args=args, id=job_id, next_run_time=when, replace_existing=True
-        )
+        """Arm (or re-arm) a one-shot job; the hot path of the engine, so it skips APScheduler's
+        per-job signature inspection, which costs more than everything else here together."""
+        scheduler = self.scheduler
+        if scheduler.state == STATE_STOPPED:
+            scheduler.add_job(func, DateTrigger(run_date=when), args=args, id=job_id, next_run_time=when,
+                              replace_existing=True)  # fmt: skip
+            return
+        job = Job.__new__(Job)
+        job._scheduler, job._jobstore_alias = scheduler, None
+        job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, {}
+        job.trigger, job.executor, job.next_run_time = _OneShot(when), "default", when
+        job.misfire_grace_time, job.coalesce, job.max_instances = None, True, 1
+        with scheduler._jobstores_lock:
+            scheduler._real_add_job(job, "default", True)
 
     def every(self, job_id: str, seconds: float, first: datetime, func: Callable[..., None], *args: Any) -> None:
         trigger = IntervalTrigger(seconds=seconds, start_date=first, timezone=UTC)

@@ -13,5 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is installed by the [test] extra")
 def test_ruff_reports_nothing():
-    result = subprocess.run(["ruff", "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        ["ruff", "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
