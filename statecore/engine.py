@@ -2,18 +2,22 @@
 
 Data flows one way: an event (from the embedding service, a timer job, an
 attempt, or the report and capabilities jobs) goes through the rulebook's
-``transitions`` machine; the row that fired is applied (counters, timers,
-attempts), becomes a ``TransitionRecord``, is stored, and then published as a
-notification. Drivers and sinks are never called under the engine lock.
+``transitions`` machine; the row that fired changes the service's counters,
+becomes a ``TransitionRecord``, and is committed to the store together with
+its notification. Only then do its effects run (timers armed, an attempt
+launched) and the notification go out. A failed commit restores the service
+as it was. Drivers and sinks are never called under the engine lock.
 """
 
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from loguru import logger
@@ -22,85 +26,36 @@ from statecore.attempts import ThreadAttempts, VirtualAttempts
 from statecore.backoff import backoff_delay, retry_rng
 from statecore.clock import Clock, RealClock, VirtualClock
 from statecore.deadlines import Deadlines
-from statecore.drivers import Classifier, Driver, DriverSpec, default_classifier, load_driver
+from statecore.drivers import Classifier, DriverSpec, default_classifier, load_driver
 from statecore.errors import InitTimeout, InvalidTransition, StatecoreError, UnknownService
-from statecore.guards import PREDICATES, Context, retries_left
+from statecore.guards import PREDICATES, Context
 from statecore.machine import LifecycleMachine
 from statecore.notify import DeliveryThread, LoguruSink, Notifier, Sink
+from statecore.probes import backend_state, is_working
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord, iso
+from statecore.service import Service
 from statecore.settings import Settings, load_settings
-from statecore.store import MemoryStore, Store
-from statecore.store.memory import service_id
+from statecore.store import MemoryStore, Store, StoreUnavailable, service_id
 from statecore.table import BINARIES, Action, Binary, Event, Rule, State, rulebook
 from statecore.timers import Timers
 
 LIVE_STATES = (State.UP, State.FAILED_RECOVERABLE)
 RETRYABLE_STATES = (State.FAILED_RECOVERABLE, State.DOWN)
+STORE_RETRY = timedelta(seconds=1)
 _REASONS = {
     Event.START: "driver loaded; first attempt",
     Event.INIT_SUCCEEDED: "driver initialized",
     Event.HEARTBEAT: "heartbeat recorded again",
     Event.DRIVER_LOST: "is_working() returned false",
     Event.RESET: "reset by admin",
+    Event.RESTART: "engine restarted: the driver is set up again in this process",
 }
 
+Effects = list[Callable[[], object]]
 
-class Service:
-    """Per-service state: a small record, not a machine (the machine is shared per binary)."""
 
-    __slots__ = (
-        "attempt",
-        "attempt_token",
-        "backend_state",
-        "binary",
-        "disabled",
-        "disabled_reason",
-        "driver",
-        "driver_options",
-        "driver_spec",
-        "fsm_state",
-        "host",
-        "id",
-        "initialized",
-        "last_delay",
-        "last_error",
-        "last_ok",
-        "next_retry_at",
-        "retry_token",
-        "settings",
-        "state",
-        "total_attempts",
-        "updated_at",
-        "zone",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        host: str,
-        binary: Binary,
-        zone: str,
-        settings: Settings,
-        driver: DriverSpec,
-        driver_options: Mapping[str, Any] | None,
-        registered_at: datetime,
-    ) -> None:
-        self.id = service_id(binary, host)
-        self.host, self.binary, self.zone, self.settings = host, binary, zone, settings
-        self.driver_spec, self.driver_options = driver, driver_options
-        self.driver: Driver | None = None
-        self.state = State.STARTING
-        self.fsm_state = State.STARTING.value
-        self.attempt = self.total_attempts = 0
-        self.initialized = False
-        self.last_ok = registered_at
-        self.updated_at: datetime | None = None
-        self.next_retry_at: datetime | None = None
-        self.last_delay: float | None = None
-        self.last_error: ErrorInfo | None = None
-        self.disabled = False
-        self.disabled_reason: str | None = None
-        self.backend_state: str | None = None
-        self.retry_token = self.attempt_token = 0
+class Interrupted(InitTimeout):
+    """The engine stopped while an attempt was in flight; counted as a failed, recoverable attempt."""
 
 
 class Engine:
@@ -115,13 +70,15 @@ class Engine:
         store: Store | None = None,
         classifier: Classifier = default_classifier,
         seed: int = 0,
+        owner: str | None = None,
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.clock: Clock = clock if clock is not None else RealClock()
         self.timers = Timers(self.clock)
         self.virtual = self.timers.virtual
         self.store: Store = store if store is not None else MemoryStore()
-        self.notifier = Notifier(sinks if sinks is not None else [LoguruSink()])
+        self.owner = owner or socket.gethostname()
+        self.notifier = Notifier(sinks if sinks is not None else [LoguruSink()], acknowledge=self.store.acknowledge)
         self.classifier = classifier
         self._lock = threading.RLock()
         self._services: dict[str, Service] = {}
@@ -154,7 +111,8 @@ class Engine:
         options: Mapping[str, Any] | None = None,
         driver_options: Mapping[str, Any] | None = None,
     ) -> str:
-        """Register a service; after ``start()`` it starts at once. Returns its id."""
+        """Register a service (or adopt its stored state after a restart); after ``start()`` it
+        starts at once. Returns its id."""
         if binary not in BINARIES:
             raise StatecoreError(f"service {host!r}: binary {binary!r} is not one of {', '.join(BINARIES)}")
         if not host or (binary == "volume") != ("@" in host):
@@ -166,26 +124,33 @@ class Engine:
             if sid in self._services:
                 raise StatecoreError(f"service {host!r} ({binary}) is already registered")
             service = Service(host, binary, zone, settings, driver, driver_options, self.clock.now())
+            stored = self.store.load(sid)
+            if stored is None:
+                self.store.save(service.stored(self.owner))
+            else:
+                service.adopt(stored)
             self._services[sid] = service
             self._join_groups(service)
         if self._started_at is not None:
-            self._start_service(service)
+            self._bring_up(service)
         return sid
 
     def start(self) -> None:
-        """Start the scheduler and every registered service, in registration order."""
+        """Start the scheduler, re-send what the sinks never got, and start or recover every service."""
         with self._lock:
             if self._started_at is not None:
                 return
             self._started_at = self.clock.now()
             self.timers.start()
+            self.notifier.preload(self.store.pending)
             if self._delivery is not None:
                 self._delivery.start()
             for group in list(self._groups):
                 self._arm_group(group)
             services = list(self._services.values())
         for service in services:
-            self._start_service(service)
+            self._bring_up(service)
+        self._publish_done()
 
     def shutdown(self) -> None:
         """Stop timers and deliver what the sinks will still take; hung attempt threads are abandoned."""
@@ -225,13 +190,13 @@ class Engine:
         reason: str | None = None,
         error: BaseException | None = None,
     ) -> TransitionRecord:
-        """Send an event; raises InvalidTransition (and changes nothing) when the table forbids it.
+        """Send an event; raises InvalidTransition or StoreUnavailable, and then changes nothing.
 
         ``error`` goes with ``init_failed`` (and decides its guard), for services that run
         attempts themselves; it is classified like an attempt's own error.
         """
         service = self._find(host, binary)
-        name = self._event(service, event)
+        name = _event(service, event)
         with self._lock:
             record = self._dispatch(service, name, strict=True, reason=reason, error=error)
         self._publish_done()
@@ -242,27 +207,25 @@ class Engine:
         return self.fire(host, Event.RESET, binary=binary, reason=reason)
 
     def disable(self, host: str, reason: str, *, binary: Binary | None = None) -> ServiceRow:
-        service = self._find(host, binary)
-        with self._lock:
-            service.disabled, service.disabled_reason = True, reason
-        return self._row(service, admin=True)
+        return self._set_status(self._find(host, binary), True, reason)
 
     def enable(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
-        service = self._find(host, binary)
-        with self._lock:
-            service.disabled, service.disabled_reason = False, None
-        return self._row(service, admin=True)
+        return self._set_status(self._find(host, binary), False, None)
 
     def service_list(
         self, *, admin: bool = True, binary: Binary | None = None, host: str | None = None
     ) -> list[ServiceRow]:
-        """The rows of BEHAVIOR.md section 8; non-admins see neither backend_state nor error text."""
+        """This engine's services (BEHAVIOR.md section 8); non-admins see neither backend_state nor errors."""
         with self._lock:
             services = [
                 s for s in self._services.values()
                 if (binary is None or s.binary == binary) and (host is None or s.host == host)
             ]  # fmt: skip
             return [self._row(s, admin=admin) for s in services]
+
+    def fleet(self) -> list[ServiceRow]:
+        """Every service of every host sharing the store, ``state`` from heartbeat age (store time)."""
+        return self.store.fleet(self.settings.service_down_time)
 
     def service(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
         service = self._find(host, binary)
@@ -277,11 +240,15 @@ class Engine:
         service = self._find(host, "volume")
         if service.driver is None or not service.initialized:
             return "down"
-        return self._ask_backend_state(service)
+        return backend_state(service.host, service.driver)
 
     def jobs(self) -> list[tuple[str, datetime]]:
         """Every armed APScheduler job as (id, next run time); for tests, the simulator and operators."""
         return self.timers.jobs()
+
+    def deadline(self, host: str, *, binary: Binary | None = None) -> datetime | None:
+        """When ``heartbeat_expired`` is due for this service, if it is armed."""
+        return self._expiries.get(self._find(host, binary).id)
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -294,7 +261,7 @@ class Engine:
         error: BaseException | None = None,
         reason: str | None = None,
     ) -> TransitionRecord | None:
-        """Apply one event under the lock; strict callers get InvalidTransition, timers a silent drop."""
+        """Apply one event under the lock; strict callers get errors, timers a silent drop."""
         book = rulebook(service.binary)
         if not book.rules_for(service.state, event):
             if strict:
@@ -313,7 +280,7 @@ class Engine:
             error=error,
             unrecoverable=error is not None and self.classifier(error),
         )
-        source = service.state
+        source, before = service.state, service.snapshot()
         rule = self._machines[service.binary].fire(service, event, ctx)
         if rule is None:
             if strict:
@@ -325,7 +292,7 @@ class Engine:
         reason = reason or self._reason(service, rule, error)
         if error is not None:
             service.last_error = ErrorInfo.of(error)
-        self._apply(service, rule, now)
+        effects = self._apply(service, rule, now)
         record = TransitionRecord(
             host=service.host,
             binary=service.binary,
@@ -337,13 +304,20 @@ class Engine:
             reason=reason,
             error=None if error is None else ErrorInfo.of(error),
             attempt=service.attempt,
-            retries_left=retries_left(service.binary, service.settings, service.attempt),
+            retries_left=service.retries_left(),
             next_retry_at=service.next_retry_at,
             event_type=rule.event_type(service.binary),
             priority=rule.priority,
         )
-        self.store.append(record)
-        self.notifier.publish(record.envelope(self._message_id()))
+        envelope = record.envelope(self._message_id())
+        try:
+            self.store.commit(service.stored(self.owner), record, envelope, self.notifier.names)
+        except StoreUnavailable:
+            service.restore(before)
+            raise
+        for effect in effects:
+            effect()
+        self.notifier.publish(envelope)
         return record
 
     def _reason(self, service: Service, rule: Rule, error: BaseException | None) -> str:
@@ -374,24 +348,38 @@ class Engine:
         if wait is not None:
             self.timers.at("notify|retry", self.clock.now() + timedelta(seconds=wait), self._publish_done)
 
-    # -- actions named in the table ---------------------------------------------------------
+    def _set_status(self, service: Service, disabled: bool, reason: str | None) -> ServiceRow:
+        with self._lock:
+            previous = service.disabled, service.disabled_reason
+            service.disabled, service.disabled_reason = disabled, reason
+            try:
+                self.store.save(service.stored(self.owner))
+            except StoreUnavailable:
+                service.disabled, service.disabled_reason = previous
+                raise
+            return self._row(service, admin=True)
 
-    def _apply(self, service: Service, rule: Rule, now: datetime) -> None:
+    # -- actions named in the table: they change counters now and return effects for later -----
+
+    def _apply(self, service: Service, rule: Rule, now: datetime) -> Effects:
+        effects: Effects = []
         for action in (*rule.effects, *rulebook(service.binary).state(rule.dest).on_enter):
-            self._actions[action](self, service, now)
+            self._actions[action](self, service, now, effects)
+        return effects
 
-    def _begin_attempt(self, service: Service, now: datetime) -> None:
-        self._cancel_retry(service)
+    def _begin_attempt(self, service: Service, now: datetime, effects: Effects) -> None:
+        self._cancel_retry(service, effects)
         service.attempt += 1
         service.total_attempts += 1
         service.attempt_token += 1
         token = service.attempt_token
-        limit = service.settings.init_timeout_for(service.binary)
-        self.timers.at(f"timeout|{service.id}", now + timedelta(seconds=limit), self._on_timeout, service.id, token)
-        assert service.driver is not None
-        self._attempts.launch(service.id, token, service.driver)
+        limit = timedelta(seconds=service.settings.init_timeout_for(service.binary))
+        effects.append(
+            partial(self.timers.at, f"timeout|{service.id}", now + limit, self._on_timeout, service.id, token)
+        )
+        effects.append(partial(self._launch, service, token))
 
-    def _arm_retry(self, service: Service, now: datetime) -> None:
+    def _arm_retry(self, service: Service, now: datetime, effects: Effects) -> None:
         settings = service.settings
         if service.binary == "backup":
             delay = settings.periodic_interval
@@ -403,39 +391,39 @@ class Engine:
         service.last_delay = delay
         service.next_retry_at = now + timedelta(seconds=delay)
         service.retry_token += 1
-        self.timers.at(f"retry|{service.id}", service.next_retry_at, self._on_retry, service.id, service.retry_token)
+        effects.append(partial(self._arm_retry_job, service, service.next_retry_at))
 
-    def _mark_live(self, service: Service, now: datetime) -> None:
-        self._cancel_retry(service)
+    def _mark_live(self, service: Service, now: datetime, effects: Effects) -> None:
+        self._cancel_retry(service, effects)
         service.initialized = True
         service.last_ok = service.updated_at = now
         service.last_error = None
-        self._arm_expiry(service)
+        effects.append(partial(self._arm_expiry, service))
         if service.binary == "volume":
-            self.timers.at(f"stats|{service.id}", now, self._on_stats, service.id)
+            effects.append(partial(self.timers.at, f"stats|{service.id}", now, self._on_stats, service.id))
 
-    def _disarm(self, service: Service, now: datetime) -> None:
-        self._cancel_retry(service)
-        self._expiries.disarm(service.id)
-        self.timers.cancel(f"timeout|{service.id}")
+    def _disarm(self, service: Service, now: datetime, effects: Effects) -> None:
+        self._cancel_retry(service, effects)
+        effects.append(partial(self._expiries.disarm, service.id))
+        effects.append(partial(self.timers.cancel, f"timeout|{service.id}"))
 
-    def _fresh_budget(self, service: Service, now: datetime) -> None:
+    def _fresh_budget(self, service: Service, now: datetime, effects: Effects) -> None:
         service.attempt = 0
         service.last_delay = None
 
-    def _count_failed_attempt(self, service: Service, now: datetime) -> None:
+    def _count_failed_attempt(self, service: Service, now: datetime, effects: Effects) -> None:
         service.attempt = 1
         service.last_delay = None
 
-    def _restart_grace(self, service: Service, now: datetime) -> None:
+    def _restart_grace(self, service: Service, now: datetime, effects: Effects) -> None:
         service.last_ok = now
-        self._arm_expiry(service)
+        effects.append(partial(self._arm_expiry, service))
 
-    def _forget_driver(self, service: Service, now: datetime) -> None:
+    def _forget_driver(self, service: Service, now: datetime, effects: Effects) -> None:
         service.initialized = False
         service.backend_state = None
 
-    _actions: dict[Action, Callable[[Engine, Service, datetime], None]] = {
+    _actions: dict[Action, Callable[[Engine, Service, datetime, Effects], None]] = {
         Action.BEGIN_ATTEMPT: _begin_attempt,
         Action.ARM_RETRY: _arm_retry,
         Action.MARK_LIVE: _mark_live,
@@ -446,38 +434,78 @@ class Engine:
         Action.FORGET_DRIVER: _forget_driver,
     }
 
-    def _cancel_retry(self, service: Service) -> None:
+    def _cancel_retry(self, service: Service, effects: Effects) -> None:
         if service.next_retry_at is not None:
             service.retry_token += 1
             service.next_retry_at = None
-            self.timers.cancel(f"retry|{service.id}")
+            effects.append(partial(self.timers.cancel, f"retry|{service.id}"))
+
+    def _arm_retry_job(self, service: Service, when: datetime) -> None:
+        self.timers.at(f"retry|{service.id}", when, self._on_retry, service.id, service.retry_token)
 
     def _arm_expiry(self, service: Service) -> None:
         self._expiries.arm(service.id, service.last_ok + timedelta(seconds=service.settings.service_down_time))
 
-    # -- what the jobs and attempts call --------------------------------------------------------
+    def _launch(self, service: Service, token: int) -> None:
+        if service.driver is None:  # it could not be loaded after a restart: the attempt fails at once
+            self._attempts.launch(service.id, token, _Unloadable(service.load_error))
+        else:
+            self._attempts.launch(service.id, token, service.driver)
 
-    def _start_service(self, service: Service) -> None:
-        error: StatecoreError | None = None
+    # -- starting and recovering -----------------------------------------------------------------
+
+    def _load_driver(self, service: Service) -> StatecoreError | None:
         try:
             service.driver = load_driver(
                 service.driver_spec, service.driver_options, service.settings.enable_unsupported_driver
             )
         except StatecoreError as failure:
-            error = failure
+            service.load_error = failure
+            return failure
+        return None
+
+    def _bring_up(self, service: Service) -> None:
+        """A new service starts; a stored one carries on from its state with timers derived from it."""
+        error = self._load_driver(service) if service.state is not State.FAILED_PERMANENT else None
         with self._lock:
-            self._dispatch(service, Event.START, strict=True, error=error)
+            state = service.state
+            if state is State.STARTING:
+                self._dispatch(service, Event.START, strict=True, error=error)
+            elif state is State.INITIALIZING:
+                interrupted = Interrupted(f"interrupted: the engine stopped during attempt {service.attempt}")
+                self._dispatch(service, Event.INIT_FAILED, strict=True, error=interrupted)
+            elif service.initialized and state in (State.UP, State.DOWN):
+                self._dispatch(service, Event.RESTART, strict=True)
+            else:
+                self._rearm(service)
         self._publish_done()
+
+    def _rearm(self, service: Service) -> None:
+        """Timers of a stored failed or down service: an overdue retry or expiry fires at once."""
+        now = self.clock.now()
+        if service.next_retry_at is not None and service.state in RETRYABLE_STATES:
+            service.retry_token += 1
+            self._arm_retry_job(service, max(now, service.next_retry_at))
+        if service.state in LIVE_STATES:
+            self._arm_expiry(service)
+
+    # -- what the jobs and attempts call --------------------------------------------------------
 
     def _timer_event(
         self, sid: str, event: Event, check: Callable[[Service], bool], error: BaseException | None = None
     ) -> None:
+        """A timer's event, if still meant; a store outage retries it a second later instead of losing it."""
         service = self._services.get(sid)
         if service is None:
             return
         with self._lock:
             if check(service):
-                self._dispatch(service, event, strict=False, error=error)
+                try:
+                    self._dispatch(service, event, strict=False, error=error)
+                except StoreUnavailable as failure:
+                    logger.error("{}: {} not recorded ({}); retrying in 1 s", service.host, event.value, failure)
+                    when = self.clock.now() + STORE_RETRY
+                    self.timers.at(f"redo|{sid}|{event.value}", when, self._timer_event, sid, event, check, error)
         self._publish_done()
 
     def _on_outcome(self, sid: str, token: int, error: BaseException | None) -> None:
@@ -513,13 +541,17 @@ class Engine:
                 if now < service.last_ok + timedelta(seconds=service.settings.service_down_time):
                     self._arm_expiry(service)  # heartbeats moved the deadline since it was armed
                     continue
-                self._dispatch(service, Event.HEARTBEAT_EXPIRED, strict=False)
+                try:
+                    self._dispatch(service, Event.HEARTBEAT_EXPIRED, strict=False)
+                except StoreUnavailable as failure:
+                    logger.error("{}: heartbeat_expired not recorded ({}); retrying in 1 s", service.host, failure)
+                    self._expiries.arm(sid, now + STORE_RETRY)
         self._publish_done()
 
     def _on_stats(self, sid: str) -> None:
         service = self._services[sid]
         if service.state is State.UP and service.driver is not None:
-            service.backend_state = self._ask_backend_state(service)
+            service.backend_state = backend_state(service.host, service.driver)
 
     # -- report and capabilities jobs: one job per period, not one per service ------------------
 
@@ -542,7 +574,7 @@ class Engine:
         """Heartbeat every initialized service whose driver works, in one batch to the store."""
         with self._lock:
             members = [s for s in self._groups[group].values() if s.initialized and s.state in (State.UP, State.DOWN)]
-        working = [s for s in members if _is_working(s.driver)]
+        working = [s for s in members if is_working(s.driver)]
         now = self.clock.now()
         try:
             recorded = self.store.record_heartbeats([s.id for s in working], now)
@@ -561,7 +593,10 @@ class Engine:
                     service.last_ok = service.updated_at = now
                 elif service.state is State.DOWN:
                     service.updated_at = now
-                    self._dispatch(service, Event.HEARTBEAT, strict=False)
+                    try:
+                        self._dispatch(service, Event.HEARTBEAT, strict=False)
+                    except StoreUnavailable as failure:
+                        logger.error("{}: heartbeat not recorded ({}); the next report retries", service.host, failure)
         self._publish_done()
 
     def _on_capabilities(self, group: str) -> None:
@@ -569,25 +604,10 @@ class Engine:
         with self._lock:
             members = [s for s in self._groups[group].values() if s.state is State.UP]
         for service in members:
-            if not _is_working(service.driver):
+            if not is_working(service.driver):
                 self._timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
             elif service.binary == "volume":
                 self._on_stats(service.id)
-
-    def _ask_backend_state(self, service: Service) -> str:
-        stats_of = getattr(service.driver, "get_volume_stats", None)
-        if stats_of is None:
-            return "up"
-        try:
-            stats = stats_of(refresh=True)
-        except Exception as error:
-            logger.warning("{}: get_volume_stats failed ({}); backend_state is down", service.host, error)
-            return "down"
-        value = stats.get("backend_state", "up") if isinstance(stats, Mapping) else None
-        if value not in ("up", "down"):
-            logger.warning("{}: malformed backend_state {!r} in stats; reporting down", service.host, value)
-            return "down"
-        return value
 
     # -- lookups and rows ---------------------------------------------------------------------
 
@@ -604,42 +624,28 @@ class Engine:
             raise UnknownService(f"no {binary or 'volume or backup'} service {host!r} is registered")
         raise UnknownService(f"host {host!r} has both a volume and a backup service: say which binary")
 
-    @staticmethod
-    def _event(service: Service, event: Event | str) -> Event:
-        try:
-            return Event(event)
-        except ValueError:
-            names = ", ".join(e.value for e in Event)
-            raise InvalidTransition(
-                service.host, service.binary, service.state.value, str(event), f"unknown event; events are: {names}"
-            ) from None
-
     def _row(self, service: Service, *, admin: bool) -> ServiceRow:
-        up = service.state is State.UP
-        return ServiceRow(
-            host=service.host,
-            binary=service.binary,
-            zone=service.zone,
-            status="disabled" if service.disabled else "enabled",
-            disabled_reason=service.disabled_reason,
-            state="up" if up else "down",
-            lifecycle=service.state,
-            updated_at=service.updated_at,
-            attempts=service.attempt,
-            total_attempts=service.total_attempts,
-            retries_left=retries_left(service.binary, service.settings, service.attempt),
-            next_retry_at=service.next_retry_at,
-            last_error=str(service.last_error) if admin and service.last_error is not None else None,
-            backend_state=service.backend_state if admin and up and service.binary == "volume" else None,
-        )
+        return service.stored(self.owner).row(alive=service.state is State.UP, admin=admin)
 
 
-def _is_working(driver: Driver | None) -> bool:
-    check = getattr(driver, "is_working", None)
-    if check is None:
-        return driver is not None
+def _event(service: Service, event: Event | str) -> Event:
     try:
-        return bool(check())
-    except Exception as error:
-        logger.warning("is_working() raised {}; treating the driver as not working", error)
-        return False
+        return Event(event)
+    except ValueError:
+        names = ", ".join(e.value for e in Event)
+        raise InvalidTransition(
+            service.host, service.binary, service.state.value, str(event), f"unknown event; events are: {names}"
+        ) from None
+
+
+class _Unloadable:
+    """Stands in for a driver that could not be loaded after a restart: every attempt re-raises why."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error or StatecoreError("driver was never loaded")
+
+    def do_setup(self) -> None:
+        raise self.error
+
+    def check_for_setup_error(self) -> None:
+        raise self.error

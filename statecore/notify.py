@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,8 +68,21 @@ class JsonLinesSink:
             handle.write(line)
 
 
-RetryLater = Callable[[float], None]
-"""Asks the owner to call ``Notifier.deliver`` again after so many seconds."""
+Acknowledge = Callable[[str, Sequence[str]], None]
+"""Told (sink name, message ids) after a delivery, so the store can drop those outbox rows."""
+
+
+def sink_names(sinks: Sequence[Sink]) -> list[str]:
+    """Stable names (a ``name`` attribute, else the class name), numbered when repeated: outbox keys."""
+    names: list[str] = []
+    for sink in sinks:
+        base = getattr(sink, "name", None) or type(sink).__name__
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}#{n}"
+        names.append(name)
+    return names
 
 
 class Notifier:
@@ -78,12 +91,20 @@ class Notifier:
     first_backoff = 0.5
     max_backoff = 30.0
 
-    def __init__(self, sinks: Iterable[Sink]) -> None:
+    def __init__(self, sinks: Iterable[Sink], acknowledge: Acknowledge | None = None) -> None:
         self.sinks = list(sinks)
+        self.names = sink_names(self.sinks)
+        self._acknowledge = acknowledge
         self._queues: list[deque[Envelope]] = [deque() for _ in self.sinks]
         self._failures = [0] * len(self.sinks)
         self._lock = threading.Lock()
         self._delivering = threading.Lock()
+
+    def preload(self, pending: Callable[[str], list[Envelope]]) -> None:
+        """Queue, ahead of anything new, what a previous run stored but never delivered."""
+        with self._lock:
+            for name, queue in zip(self.names, self._queues, strict=True):
+                queue.extendleft(reversed(pending(name)))
 
     def publish(self, envelope: Envelope) -> None:
         with self._lock:
@@ -102,6 +123,8 @@ class Notifier:
 
     def _drain(self, index: int) -> float | None:
         sink, queue = self.sinks[index], self._queues[index]
+        delivered: list[str] = []
+        wait = None
         while queue:
             try:
                 sink.emit(queue[0])
@@ -109,13 +132,19 @@ class Notifier:
                 self._failures[index] += 1
                 if self._failures[index] == 1:
                     logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
-                return min(self.max_backoff, self.first_backoff * 2 ** (self._failures[index] - 1))
+                wait = min(self.max_backoff, self.first_backoff * 2 ** (self._failures[index] - 1))
+                break
             with self._lock:
-                queue.popleft()
+                delivered.append(queue.popleft()["message_id"])
             if self._failures[index]:
                 logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                 self._failures[index] = 0
-        return None
+        if delivered and self._acknowledge is not None:
+            try:
+                self._acknowledge(self.names[index], delivered)
+            except Exception as error:  # delivered twice after a restart is fine: ids are kept for dedup
+                logger.warning("could not mark {} notifications delivered ({})", len(delivered), error)
+        return wait
 
 
 class DeliveryThread:

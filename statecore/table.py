@@ -36,6 +36,7 @@ class Event(StrEnum):
     HEARTBEAT_EXPIRED = "heartbeat_expired"
     DRIVER_LOST = "driver_lost"
     RESET = "reset"
+    RESTART = "restart"
 
 
 class Guard(StrEnum):
@@ -180,6 +181,12 @@ EVENTS: tuple[EventSpec, ...] = (
         meaning="capabilities job finds is_working() false while up",
     ),
     EventSpec(name=E.RESET, origin="admin", timed=False, meaning="an admin asks for a fresh start"),
+    EventSpec(
+        name=E.RESTART,
+        origin="service",
+        timed=False,
+        meaning="the engine restarted on a stored state whose driver a dead process had set up: set it up again",
+    ),
 )
 
 GUARDS: tuple[GuardSpec, ...] = (
@@ -353,6 +360,24 @@ RULES: tuple[Rule, ...] = (
             effects=(A.FORGET_DRIVER, A.FRESH_BUDGET, A.RESTART_GRACE),
         )
         for source in (S.FAILED_PERMANENT, S.FAILED_RECOVERABLE, S.DOWN)
+    ),
+    Rule(
+        source=S.UP,
+        event=E.RESTART,
+        guard=None,
+        dest=S.INITIALIZING,
+        notification="init.restart",
+        priority="INFO",
+        effects=(A.FORGET_DRIVER,),
+    ),
+    Rule(
+        source=S.DOWN,
+        event=E.RESTART,
+        guard=G.DRIVER_INITIALIZED,
+        dest=S.INITIALIZING,
+        notification="init.restart",
+        priority="INFO",
+        effects=(A.FORGET_DRIVER,),
     ),
 )
 

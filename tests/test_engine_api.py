@@ -18,7 +18,8 @@ def test_event_not_allowed_is_refused_by_name_and_changes_nothing():
     with pytest.raises(InvalidTransition) as refused:
         h.engine.reset("node1@lvm")
     assert str(refused.value) == (
-        "service 'node1@lvm' (volume) is 'up': event 'reset' is not allowed (allowed: heartbeat_expired, driver_lost)"
+        "service 'node1@lvm' (volume) is 'up': event 'reset' is not allowed "
+        "(allowed: heartbeat_expired, driver_lost, restart)"
     )
     assert (refused.value.state, refused.value.event) == ("up", "reset")
     assert before == (h.engine.service("node1@lvm"), h.job_ids(), len(h.sink.envelopes), len(h.engine.history()))

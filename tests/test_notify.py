@@ -41,7 +41,7 @@ def test_failing_sink_does_not_hold_back_the_other_sinks():
     flaky, steady = FlakySink(failures=100), MemorySink()
     notifier = Notifier([flaky, steady])
     for n in range(3):
-        notifier.publish({"n": n})
+        notifier.publish({"n": n, "message_id": str(n)})
         assert notifier.deliver() is not None
     assert [e["n"] for e in steady.envelopes] == [0, 1, 2]
     assert flaky.envelopes == [] and notifier.pending() == 3
@@ -50,8 +50,8 @@ def test_failing_sink_does_not_hold_back_the_other_sinks():
 def test_failing_sink_backs_off_and_then_gets_everything_in_order():
     flaky = FlakySink(failures=4)
     notifier = Notifier([flaky])
-    notifier.publish({"n": 0})
-    notifier.publish({"n": 1})
+    notifier.publish({"n": 0, "message_id": "0"})
+    notifier.publish({"n": 1, "message_id": "1"})
     waits = [notifier.deliver() for _ in range(4)]
     assert waits == [0.5, 1.0, 2.0, 4.0]
     assert notifier.deliver() is None
@@ -59,15 +59,29 @@ def test_failing_sink_backs_off_and_then_gets_everything_in_order():
 
 
 def test_sink_failures_are_retried_by_a_timer_even_when_nothing_else_happens():
-    flaky = FlakySink(failures=2)
+    flaky = FlakySink(failures=6)
     h = Harness(sinks=[flaky], backup_periodic_initialization=False)
     h.add("bk1", "backup", h.driver("recoverable"))
     h.engine.start()
     h.engine.advance(0)
     assert h.lifecycle("bk1") == "failed_permanent" and flaky.envelopes == []
 
-    h.engine.advance(5)  # no transition is due: only the notifier's retry job runs
+    h.engine.advance(60)  # no transition is due: only the notifier's retry job runs
     assert [e["event_type"] for e in flaky.envelopes] == ["backup.init.start", "backup.init.failure"]
+    assert len(h.engine.history()) == 2
+
+
+def test_delivered_notifications_leave_the_store_outbox_and_undelivered_ones_stay():
+    flaky = FlakySink(failures=100)
+    h = Harness(sinks=[flaky])
+    h.add("node1@lvm", "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    assert h.engine.store.pending("MemorySink") == []
+    assert [e["event_type"] for e in h.engine.store.pending("FlakySink")] == [
+        "volume.init.start",
+        "volume.init.success",
+    ]
 
 
 def test_json_lines_sink_writes_one_object_per_line(tmp_path):

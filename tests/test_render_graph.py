@@ -30,6 +30,7 @@ def test_who_raises_an_event_decides_its_line():
     assert triggers == {
         "start": "external",
         "reset": "external",
+        "restart": "external",
         "init_succeeded": "attempt",
         "init_failed": "timer",  # the init_timeout job raises it too
         "retry": "timer",

@@ -1,6 +1,11 @@
-"""Where transitions and heartbeats are kept. The engine talks to the ``Store`` protocol only."""
+"""Where services, transitions and pending notifications are kept.
 
-from statecore.store.base import Store
+The engine talks to the ``Store`` protocol only: ``MemoryStore`` for embedding
+and virtual time, ``SqlStore`` (SQLite file or PostgreSQL) to survive crashes
+and to share one service list between hosts.
+"""
+
+from statecore.store.base import ServiceState, Store, StoreCorrupt, StoreUnavailable, service_id
 from statecore.store.memory import MemoryStore
 
-__all__ = ["MemoryStore", "Store"]
+__all__ = ["MemoryStore", "ServiceState", "Store", "StoreCorrupt", "StoreUnavailable", "service_id"]

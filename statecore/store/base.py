@@ -1,22 +1,115 @@
-"""The store protocol: the engine's only way to persist what happened."""
+"""The store protocol: the engine's only way to persist what happened.
+
+A transition counts once ``commit`` returns: the service's new state, its
+history row and its outbox rows (one per sink) are written together, so a
+crash can lose neither a transition nor its notification.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from statecore.records import TransitionRecord
+from statecore.errors import StatecoreError
+from statecore.records import ServiceRow, TransitionRecord
+from statecore.table import Binary, State
+
+
+class StoreUnavailable(StatecoreError):
+    """The store could not be written; the transition did not happen and nothing changed."""
+
+
+class StoreCorrupt(StatecoreError):
+    """The store file is not statecore's (or not a database at all); it was not modified."""
+
+
+def service_id(binary: str, host: str) -> str:
+    return f"{binary}/{host}"
+
+
+@dataclass(slots=True)
+class ServiceState:
+    """The persisted part of a service: enough to rebuild its timers after a crash."""
+
+    host: str
+    binary: Binary
+    zone: str
+    owner: str
+    lifecycle: State
+    disabled: bool
+    disabled_reason: str | None
+    initialized: bool
+    last_ok: datetime
+    updated_at: datetime | None
+    attempt: int
+    total_attempts: int
+    retries_left: int | None
+    last_delay: float | None
+    next_retry_at: datetime | None
+    last_error_type: str | None
+    last_error_message: str | None
+    backend_state: str | None
+
+    @property
+    def id(self) -> str:
+        return service_id(self.binary, self.host)
+
+    def row(self, *, alive: bool, admin: bool = True) -> ServiceRow:
+        """The service-list row; ``alive`` is the caller's liveness verdict (engine or heartbeat age)."""
+        up = alive and self.lifecycle is State.UP
+        error = f"{self.last_error_type}: {self.last_error_message}" if self.last_error_type else None
+        return ServiceRow(
+            host=self.host,
+            binary=self.binary,
+            zone=self.zone,
+            status="disabled" if self.disabled else "enabled",
+            disabled_reason=self.disabled_reason,
+            state="up" if up else "down",
+            lifecycle=self.lifecycle,
+            updated_at=self.updated_at,
+            attempts=self.attempt,
+            total_attempts=self.total_attempts,
+            retries_left=self.retries_left,
+            next_retry_at=self.next_retry_at,
+            last_error=error if admin else None,
+            backend_state=self.backend_state if admin and up and self.binary == "volume" else None,
+        )
+
+
+Envelope = Mapping[str, Any]
 
 
 class Store(Protocol):
-    def append(self, record: TransitionRecord) -> None:
-        """Keep one transition; called before its notification is published."""
+    def load(self, sid: str) -> ServiceState | None:
+        """The stored state of a service, or None if it was never registered."""
+        ...
+
+    def save(self, state: ServiceState) -> None:
+        """Insert or update a service row outside any transition (registration, disable, enable)."""
+
+    def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
+        """Write the new state, the history row and one outbox row per sink, atomically."""
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         """Record a batch of heartbeats; returns the ids actually recorded (raise: none were)."""
         ...
 
-    def history(self, service_id: str | None = None) -> list[TransitionRecord]:
+    def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
+        """Those envelopes reached that sink; drop them from its outbox."""
+
+    def pending(self, sink: str) -> list[dict[str, Any]]:
+        """Envelopes not yet delivered to ``sink``, oldest first (what a restart must re-send)."""
+        ...
+
+    def history(self, sid: str | None = None) -> list[TransitionRecord]:
         """Every transition, oldest first, of one service or of all."""
         ...
+
+    def fleet(self, service_down_time: float) -> list[ServiceRow]:
+        """Every service of every host, ``state`` computed from heartbeat age in the store's time."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""

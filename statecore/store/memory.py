@@ -1,31 +1,61 @@
-"""The in-process store: history in a list, heartbeats in a dict; nothing survives the process."""
+"""The in-process store: the default for embedding and virtual time; nothing survives the process."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from statecore.records import TransitionRecord
-
-
-def service_id(binary: str, host: str) -> str:
-    return f"{binary}/{host}"
+from statecore.records import ServiceRow, TransitionRecord
+from statecore.store.base import Envelope, ServiceState, service_id
 
 
 class MemoryStore:
     def __init__(self) -> None:
+        self._services: dict[str, ServiceState] = {}
         self._history: list[TransitionRecord] = []
+        self._outbox: dict[str, dict[str, Envelope]] = {}
         self.heartbeats: dict[str, datetime] = {}
 
-    def append(self, record: TransitionRecord) -> None:
+    def load(self, sid: str) -> ServiceState | None:
+        state = self._services.get(sid)
+        return None if state is None else dataclasses.replace(state)
+
+    def save(self, state: ServiceState) -> None:
+        self._services[state.id] = dataclasses.replace(state)
+
+    def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
+        self._services[state.id] = state
         self._history.append(record)
+        for sink in sinks:
+            self._outbox.setdefault(sink, {})[envelope["message_id"]] = envelope
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         for sid in service_ids:
             self.heartbeats[sid] = at
         return service_ids
 
-    def history(self, service_id: str | None = None) -> list[TransitionRecord]:
-        if service_id is None:
+    def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
+        box = self._outbox.get(sink, {})
+        for message_id in message_ids:
+            box.pop(message_id, None)
+
+    def pending(self, sink: str) -> list[dict[str, Any]]:
+        return [dict(envelope) for envelope in self._outbox.get(sink, {}).values()]
+
+    def history(self, sid: str | None = None) -> list[TransitionRecord]:
+        if sid is None:
             return list(self._history)
-        return [r for r in self._history if f"{r.binary}/{r.host}" == service_id]
+        return [r for r in self._history if service_id(r.binary, r.host) == sid]
+
+    def fleet(self, service_down_time: float) -> list[ServiceRow]:
+        now = datetime.now(UTC)
+        window = timedelta(seconds=service_down_time)
+        return [
+            state.row(alive=(beat := self.heartbeats.get(sid)) is not None and now - beat <= window)
+            for sid, state in self._services.items()
+        ]
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,92 @@
+"""One supervised service: a small record, not a machine (the machine is shared per binary).
+
+Its mutable fields can be snapshotted and restored, so a transition whose
+store write fails leaves the service exactly as it was; and converted to and
+from the stored ``ServiceState``, so a new engine adopts a dead one's services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from statecore.drivers import Driver, DriverSpec
+from statecore.guards import retries_left
+from statecore.records import ErrorInfo
+from statecore.settings import Settings
+from statecore.store.base import ServiceState, service_id
+from statecore.table import Binary, State
+
+MUTABLE = (
+    "state", "fsm_state", "attempt", "total_attempts", "initialized", "last_ok", "updated_at",
+    "next_retry_at", "last_delay", "last_error", "backend_state", "retry_token", "attempt_token",
+)  # fmt: skip
+
+
+class Service:
+    __slots__ = (
+        *MUTABLE, "id", "host", "binary", "zone", "settings", "driver_spec", "driver_options", "driver",
+        "load_error", "disabled", "disabled_reason",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        host: str,
+        binary: Binary,
+        zone: str,
+        settings: Settings,
+        driver: DriverSpec,
+        driver_options: Mapping[str, Any] | None,
+        registered_at: datetime,
+    ) -> None:
+        self.id = service_id(binary, host)
+        self.host, self.binary, self.zone, self.settings = host, binary, zone, settings
+        self.driver_spec, self.driver_options = driver, driver_options
+        self.driver: Driver | None = None
+        self.load_error: BaseException | None = None
+        self.state = State.STARTING
+        self.fsm_state = State.STARTING.value
+        self.attempt = self.total_attempts = 0
+        self.initialized = False
+        self.last_ok = registered_at
+        self.updated_at: datetime | None = None
+        self.next_retry_at: datetime | None = None
+        self.last_delay: float | None = None
+        self.last_error: ErrorInfo | None = None
+        self.disabled = False
+        self.disabled_reason: str | None = None
+        self.backend_state: str | None = None
+        self.retry_token = self.attempt_token = 0
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in MUTABLE)
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        for name, value in zip(MUTABLE, snapshot, strict=True):
+            setattr(self, name, value)
+
+    def retries_left(self) -> int | None:
+        return retries_left(self.binary, self.settings, self.attempt)
+
+    def stored(self, owner: str) -> ServiceState:
+        error = self.last_error
+        return ServiceState(
+            host=self.host, binary=self.binary, zone=self.zone, owner=owner, lifecycle=self.state,
+            disabled=self.disabled, disabled_reason=self.disabled_reason, initialized=self.initialized,
+            last_ok=self.last_ok, updated_at=self.updated_at, attempt=self.attempt,
+            total_attempts=self.total_attempts, retries_left=self.retries_left(), last_delay=self.last_delay,
+            next_retry_at=self.next_retry_at, last_error_type=error.type if error else None,
+            last_error_message=error.message if error else None, backend_state=self.backend_state,
+        )  # fmt: skip
+
+    def adopt(self, stored: ServiceState) -> None:
+        """Take over a stored state: counters carry on, timers are re-derived by the engine."""
+        self.state, self.fsm_state = stored.lifecycle, stored.lifecycle.value
+        self.zone, self.disabled, self.disabled_reason = stored.zone, stored.disabled, stored.disabled_reason
+        self.initialized, self.last_ok, self.updated_at = stored.initialized, stored.last_ok, stored.updated_at
+        self.attempt, self.total_attempts = stored.attempt, stored.total_attempts
+        self.last_delay, self.next_retry_at = stored.last_delay, stored.next_retry_at
+        self.backend_state = stored.backend_state
+        if stored.last_error_type:
+            self.last_error = ErrorInfo(stored.last_error_type, stored.last_error_message or "")

@@ -1,0 +1,235 @@
+"""The durable store on SQLAlchemy 2 Core: a SQLite file by default, PostgreSQL for several hosts.
+
+It works like Cinder's service table (heartbeats in a shared database, "up"
+computed from their age) but also keeps every transition and every pending
+notification, so a restarted engine carries on where the dead one stopped.
+Liveness is judged against the database's clock, so hosts whose clocks
+disagree still agree on who is down.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.util.exc import CommandError
+from sqlalchemy import ColumnElement, Connection, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
+from statecore.store.base import Envelope, ServiceState, StoreCorrupt, StoreUnavailable
+from statecore.store.schema import history, outbox, services
+from statecore.table import Event, State
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+OUR_TABLES = {"alembic_version", "statecore_services", "statecore_history", "statecore_outbox"}
+BATCH = 500
+
+
+def default_url(path: str | Path = "statecore.sqlite") -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that is not a SQLite database, or is someone else's, before anything writes to it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as probe:
+            tables = {name for (name,) in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            verdict = probe.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise StoreCorrupt(f"{path} is not a SQLite database ({error}); it was not modified") from None
+    if verdict != "ok":
+        raise StoreCorrupt(f"{path} is damaged (quick_check: {verdict}); it was not modified")
+    foreign = tables - OUR_TABLES
+    if tables and (foreign or "statecore_services" not in tables):
+        listed = ", ".join(sorted(foreign or tables))
+        raise StoreCorrupt(f"{path} is a SQLite database but not statecore's (tables: {listed}); it was not modified")
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            check_sqlite_file(Path(parsed.database))
+        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **_engine_options(self.dialect))
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except CommandError as error:
+            raise StoreCorrupt(f"store schema is not one this statecore knows ({error})") from None
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"cannot open the store: {_short(error)}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"store write failed: {_short(error)}") from None
+
+    def _db_now(self) -> ColumnElement[Any]:
+        if self.dialect == "sqlite":
+            return func.strftime("%Y-%m-%d %H:%M:%f000", "now")
+        return func.clock_timestamp() if self.dialect == "postgresql" else func.now()
+
+    def now(self) -> datetime:
+        """The database's clock: the reference for heartbeat age across hosts."""
+        with self._tx() as connection:
+            return _utc(connection.execute(select(self._db_now())).scalar_one(), self.engine)
+
+    # -- services ---------------------------------------------------------------------------
+
+    def load(self, sid: str) -> ServiceState | None:
+        with self._tx() as connection:
+            row = connection.execute(select(services).where(services.c.id == sid)).mappings().first()
+        return None if row is None else _state(row)
+
+    def save(self, state: ServiceState) -> None:
+        with self._tx() as connection:
+            _upsert(connection, state)
+
+    def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
+        body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
+        with self._tx() as connection:
+            _upsert(connection, state)
+            connection.execute(insert(history).values(_history_values(state.id, record, envelope["message_id"])))
+            if sinks:
+                connection.execute(
+                    insert(outbox),
+                    [
+                        {"sink": sink, "message_id": envelope["message_id"], "service_id": state.id, "envelope": body}
+                        for sink in sinks
+                    ],
+                )
+
+    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
+        """One UPDATE per batch of 500 services, not one per service."""
+        with self._tx() as connection:
+            for start in range(0, len(service_ids), BATCH):
+                chunk = list(service_ids[start : start + BATCH])
+                connection.execute(
+                    update(services)
+                    .where(services.c.id.in_(chunk))
+                    .values(updated_at=at, last_ok=at, heartbeat_db_at=self._db_now())
+                )
+        return service_ids
+
+    # -- notifications ------------------------------------------------------------------------
+
+    def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
+        with self._tx() as connection:
+            for start in range(0, len(message_ids), BATCH):
+                chunk = list(message_ids[start : start + BATCH])
+                connection.execute(delete(outbox).where(outbox.c.sink == sink, outbox.c.message_id.in_(chunk)))
+
+    def pending(self, sink: str) -> list[dict[str, Any]]:
+        with self._tx() as connection:
+            rows = connection.execute(select(outbox.c.envelope).where(outbox.c.sink == sink).order_by(outbox.c.seq))
+            return [json.loads(body) for (body,) in rows]
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def history(self, sid: str | None = None) -> list[TransitionRecord]:
+        query = select(history).order_by(history.c.seq)
+        if sid is not None:
+            query = query.where(history.c.service_id == sid)
+        with self._tx() as connection:
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+    def fleet(self, service_down_time: float) -> list[ServiceRow]:
+        window = timedelta(seconds=service_down_time)
+        with self._tx() as connection:
+            now = _utc(connection.execute(select(self._db_now())).scalar_one(), self.engine)
+            rows = connection.execute(select(services).order_by(services.c.host, services.c.binary)).mappings().all()
+        return [
+            _state(row).row(alive=row["heartbeat_db_at"] is not None and now - row["heartbeat_db_at"] <= window)
+            for row in rows
+        ]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _engine_options(dialect: str) -> dict[str, Any]:
+    if dialect == "sqlite":
+        return {"connect_args": {"timeout": 2.0, "check_same_thread": False}}
+    return {"pool_size": 5, "max_overflow": 5}
+
+
+def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
+    # WAL lets `statecore service-list` read while the engine writes; NORMAL is durable across crashes of us.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _short(error: SQLAlchemyError) -> str:
+    return str(error.orig if getattr(error, "orig", None) is not None else error).splitlines()[0]
+
+
+def _utc(raw: Any, engine: SqlEngine) -> datetime:
+    value = services.c.updated_at.type.process_result_value(raw, engine.dialect)
+    assert value is not None
+    return value
+
+
+_STATE_FIELDS = tuple(field for field in ServiceState.__dataclass_fields__)
+
+
+def _upsert(connection: Connection, state: ServiceState) -> None:
+    values = {name: getattr(state, name) for name in _STATE_FIELDS}
+    values["lifecycle"] = state.lifecycle.value
+    changed = connection.execute(update(services).where(services.c.id == state.id).values(**values)).rowcount
+    if not changed:
+        connection.execute(insert(services).values(id=state.id, **values))
+
+
+def _state(row: Any) -> ServiceState:
+    values = {name: row[name] for name in _STATE_FIELDS}
+    values["lifecycle"] = State(values["lifecycle"])
+    return ServiceState(**values)
+
+
+def _history_values(sid: str, record: TransitionRecord, message_id: str) -> dict[str, Any]:
+    return {
+        "service_id": sid, "host": record.host, "binary": record.binary, "zone": record.zone,
+        "event": record.event.value, "from_state": record.from_state.value, "to_state": record.to_state.value,
+        "at": record.at, "reason": record.reason,
+        "error_type": record.error.type if record.error else None,
+        "error_message": record.error.message if record.error else None,
+        "attempt": record.attempt, "retries_left": record.retries_left, "next_retry_at": record.next_retry_at,
+        "event_type": record.event_type, "priority": record.priority, "message_id": message_id,
+    }  # fmt: skip
+
+
+def _record(row: Any) -> TransitionRecord:
+    error = ErrorInfo(row["error_type"], row["error_message"] or "") if row["error_type"] else None
+    return TransitionRecord(
+        host=row["host"], binary=row["binary"], zone=row["zone"], event=Event(row["event"]),
+        from_state=State(row["from_state"]), to_state=State(row["to_state"]), at=row["at"], reason=row["reason"],
+        error=error, attempt=row["attempt"], retries_left=row["retries_left"], next_retry_at=row["next_retry_at"],
+        event_type=row["event_type"], priority=row["priority"],
+    )  # fmt: skip
