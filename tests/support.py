@@ -15,10 +15,15 @@ from statecore.testing import ScriptedDriver
 class Harness:
     """A virtual-time engine with a memory sink, and helpers that speak in seconds since start."""
 
-    def __init__(self, store: Any = None, sinks: Sequence[Any] = (), **settings: Any) -> None:
+    def __init__(
+        self, store: Any = None, sinks: Sequence[Any] = (), start: datetime | None = None, **settings: Any
+    ) -> None:
         self.sink = MemorySink()
         self.engine = Engine.virtual_time(
-            settings=Settings(**settings), sinks=[self.sink, *sinks], store=store or MemoryStore()
+            start or DEFAULT_VIRTUAL_START,
+            settings=Settings(**settings),
+            sinks=[self.sink, *sinks],
+            store=store or MemoryStore(),
         )
         self.clock = self.engine.clock
 

@@ -58,12 +58,14 @@ def check_sqlite_file(path: Path) -> None:
 
 
 class SqlStore:
-    def __init__(self, url: str) -> None:
+    """``busy_timeout``: how long a SQLite write waits for a lock before the store counts as unavailable."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 2.0) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             check_sqlite_file(Path(parsed.database))
-        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **_engine_options(self.dialect))
+        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **_engine_options(self.dialect, busy_timeout))
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrate()
@@ -171,9 +173,9 @@ class SqlStore:
         self.engine.dispose()
 
 
-def _engine_options(dialect: str) -> dict[str, Any]:
+def _engine_options(dialect: str, busy_timeout: float) -> dict[str, Any]:
     if dialect == "sqlite":
-        return {"connect_args": {"timeout": 2.0, "check_same_thread": False}}
+        return {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
     return {"pool_size": 5, "max_overflow": 5}
 
 
