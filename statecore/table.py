@@ -368,7 +368,7 @@ RULES: tuple[Rule, ...] = (
         dest=S.INITIALIZING,
         notification="init.restart",
         priority="INFO",
-        effects=(A.FORGET_DRIVER,),
+        effects=(A.FORGET_DRIVER, A.FRESH_BUDGET),
     ),
     Rule(
         source=S.DOWN,
@@ -377,7 +377,7 @@ RULES: tuple[Rule, ...] = (
         dest=S.INITIALIZING,
         notification="init.restart",
         priority="INFO",
-        effects=(A.FORGET_DRIVER,),
+        effects=(A.FORGET_DRIVER, A.FRESH_BUDGET),
     ),
 )
 

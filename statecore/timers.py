@@ -22,7 +22,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED, BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -104,39 +104,59 @@ class Timers:
             self.scheduler: BaseScheduler = VirtualScheduler(clock)
         else:
             self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+        self._store: MemoryJobStore = MemoryJobStore()  # the scheduler's own, once started
 
     def start(self) -> None:
         if self.scheduler.state == STATE_STOPPED:
             self.scheduler.start()
+            self._store = self.scheduler._lookup_jobstore("default")
 
     def shutdown(self) -> None:
         if self.scheduler.state != STATE_STOPPED:
             self.scheduler.shutdown(wait=False)
 
     def at(self, job_id: str, when: datetime, func: Callable[..., None], *args: Any) -> None:
-        """Arm (or re-arm) a one-shot job; the hot path of the engine, so it skips APScheduler's
-        per-job signature inspection, which costs more than everything else here together."""
+        """Arm (or re-arm) a one-shot job.
+
+        The engine's hot path (every attempt, retry, timeout and ``up`` entry), so once the scheduler
+        runs it puts a ready-made job straight into the memory job store: ``add_job`` inspects the
+        function's signature, and ``_real_add_job`` normalizes defaults, raises and catches
+        ``ConflictingIdError`` to replace, builds a ``JobEvent`` nobody listens to and logs, which
+        together cost several times the store insertion itself.
+        """
         scheduler = self.scheduler
         if scheduler.state == STATE_STOPPED:
             scheduler.add_job(func, DateTrigger(run_date=when), args=args, id=job_id, next_run_time=when,
                               replace_existing=True)  # fmt: skip
             return
         job = Job.__new__(Job)
-        job._scheduler, job._jobstore_alias = scheduler, None
+        job._scheduler, job._jobstore_alias = scheduler, "default"
         job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, {}
         job.trigger, job.executor, job.next_run_time = _OneShot(when), "default", when
         job.misfire_grace_time, job.coalesce, job.max_instances = None, True, 1
+        store = self._store
         with scheduler._jobstores_lock:
-            scheduler._real_add_job(job, "default", True)
+            if store.lookup_job(job_id) is None:
+                store.add_job(job)
+            else:
+                store.update_job(job)
+        if scheduler.state == STATE_RUNNING:
+            scheduler.wakeup()
 
     def every(self, job_id: str, seconds: float, first: datetime, func: Callable[..., None], *args: Any) -> None:
         trigger = IntervalTrigger(seconds=seconds, start_date=first, timezone=UTC)
         self.scheduler.add_job(func, trigger, args=args, id=job_id, next_run_time=first, replace_existing=True)
 
     def cancel(self, job_id: str) -> None:
-        # Already fired or never armed is fine: a stale firing is dropped by its token anyway.
-        with suppress(JobLookupError):
-            self.scheduler.remove_job(job_id)
+        """Already fired or never armed is fine: a stale firing is dropped by its token anyway."""
+        scheduler = self.scheduler
+        if scheduler.state == STATE_STOPPED:
+            with suppress(JobLookupError):
+                scheduler.remove_job(job_id)
+            return
+        with scheduler._jobstores_lock:
+            if self._store.lookup_job(job_id) is not None:
+                self._store.remove_job(job_id)
 
     def due(self, job_id: str) -> datetime | None:
         job = self.scheduler.get_job(job_id)

@@ -34,6 +34,9 @@ class MemoryStore:
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         for sid in service_ids:
             self.heartbeats[sid] = at
+            state = self._services.get(sid)
+            if state is not None:
+                state.last_ok = state.updated_at = at
         return service_ids
 
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
