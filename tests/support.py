@@ -8,8 +8,11 @@ from typing import Any
 
 from statecore import Engine, MemorySink, Settings
 from statecore.clock import DEFAULT_VIRTUAL_START
+from statecore.sim.faults import BlockingHeartbeats
 from statecore.store import MemoryStore
 from statecore.testing import ScriptedDriver
+
+__all__ = ["BlockingHeartbeats", "FlakySink", "Harness"]
 
 
 class Harness:
@@ -55,17 +58,6 @@ class Harness:
 
     def job_ids(self) -> list[str]:
         return [job_id for job_id, _ in self.engine.jobs()]
-
-
-class BlockingHeartbeats(MemoryStore):
-    """A store that can refuse the heartbeats of chosen services, as a partitioned host would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.blocked: set[str] = set()
-
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        return super().record_heartbeats([sid for sid in service_ids if sid not in self.blocked], at)
 
 
 class FlakySink:

@@ -1,0 +1,24 @@
+"""Faults a scenario injects from outside the engine, the way the real world would cause them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from statecore.store import MemoryStore
+
+
+class BlockingHeartbeats(MemoryStore):
+    """A store that refuses the heartbeats of chosen services, as a host cut off from the database.
+
+    The engine is not told: its report job simply finds the heartbeats unrecorded,
+    so the service goes ``down`` by the ordinary expiry path and comes back with
+    the first heartbeat that is recorded again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocked: set[str] = set()
+
+    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
+        return super().record_heartbeats([sid for sid in service_ids if sid not in self.blocked], at)
