@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from loguru import logger
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from statecore.errors import StatecoreError
+from statecore.engine import Engine
+from statecore.errors import StatecoreError, UnknownService
 from statecore.records import ServiceRow, iso
+from statecore.store import Store, open_store, service_id
 
 app = typer.Typer(help="Lifecycle of storage services as explicit state machines.", no_args_is_help=True)
 console = Console()
@@ -31,30 +34,140 @@ def service_table(rows: list[ServiceRow], title: str = "services") -> Table:
                    "attempts", "next retry", "last error"):  # fmt: skip
         table.add_column(column)
     for row in rows:
-        table.add_row(
+        cells = (
             row.host, row.binary, row.zone, row.status, row.state, row.lifecycle.value,
             row.backend_state or "-", iso(row.updated_at) or "-", str(row.total_attempts),
             iso(row.next_retry_at) or "-", row.last_error or "-",
         )  # fmt: skip
+        table.add_row(*(escape(cell) for cell in cells))  # error text may hold [brackets]
     return table
 
 
 @app.command()
 def demo(
-    seconds: Annotated[float, typer.Option(help="how long to run, in real seconds")] = 6.0,
+    seconds: Annotated[float, typer.Option(help="how long to run, in real seconds")] = 8.0,
 ) -> None:
-    """Run a real-time engine for a few seconds: a backend that is not ready at start, and a
-    backup store that appears late; watch both reach ``up``."""
-    from statecore.demo.services import run_demo
+    """Run the engine for real for a few seconds, on a SQLite store in ./.statecore-demo: an array
+    that starts answering after 2 s and a backup directory that appears after 3.5 s. Watch both
+    services go from failed_recoverable to up."""
+    from statecore.demo.services import DEMO_DIR, demo_config, staged_storage
+    from statecore.live import build_engine, run_live
 
-    engine = run_demo()
-    try:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        engine.shutdown()
-    console.print(service_table(engine.service_list(), title=f"after {seconds:g} s"))
+    with staged_storage(DEMO_DIR) as port:
+        config = demo_config(DEMO_DIR, port)
+        engine = build_engine(config, Path.cwd())
+        run_live(engine, _live_table, refresh=config.refresh, duration=seconds, console=_console())
+    typer.echo(f"\nstore: {config.store}  (statecore service-list --db {config.store})")
+    typer.echo(f"notifications: {config.notifications}")
+
+
+@app.command()
+def run(
+    config_file: Annotated[Path, typer.Argument(metavar="CONFIG.toml", help="store, settings and services")],
+    duration: Annotated[float | None, typer.Option(help="stop after so many seconds (default: Ctrl-C)")] = None,
+) -> None:
+    """Run the engine in real time on real drivers, with a live service list, until Ctrl-C.
+
+    Notifications go to the log and to the JSON-lines file of the configuration; the store
+    (SQLite by default) is what `statecore service-list` reads from another terminal or host.
+    """
+    from statecore.live import build_engine, load_run_config, run_live
+
+    config, base = load_run_config(config_file)
+    engine = build_engine(config, base)
+    run_live(engine, _live_table, refresh=config.refresh, duration=duration, console=_console())
+
+
+DbOption = Annotated[str, typer.Option("--db", help="SQLite file or postgresql:// URL that `run` writes")]
+
+
+@app.command("service-list")
+def service_list(
+    db: DbOption = "statecore.sqlite",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document, for machines")] = False,
+    down_time: Annotated[
+        float, typer.Option("--service-down-time", help="seconds without heartbeat before a service counts as down")
+    ] = 60.0,
+) -> None:
+    """Every service of every host in the store, state computed from heartbeat age (database clock)."""
+    rows = _existing_store(db).fleet(down_time)
+    if as_json:
+        typer.echo(json.dumps({"services": [row.model_dump(mode="json") for row in rows]}, sort_keys=True))
+    else:
+        _console().print(service_table(rows, title=f"services in {db}"))
+
+
+@app.command("backend-state")
+def backend_state_command(
+    config_file: Annotated[Path, typer.Option("--config", help="the CONFIG.toml that `run` uses")],
+    host: Annotated[str | None, typer.Argument(help="a volume service (host@backend); default: all")] = None,
+) -> None:
+    """Ask each volume driver directly for its backend state, bypassing any cached value."""
+    from statecore.drivers import load_driver
+    from statecore.live import load_run_config
+    from statecore.probes import backend_state
+
+    config, _ = load_run_config(config_file)
+    volumes = [s for s in config.services if s.binary == "volume" and (host is None or s.host == host)]
+    if not volumes:
+        known = ", ".join(s.host for s in config.services if s.binary == "volume") or "none"
+        raise UnknownService(f"no volume service {host!r} in {config_file} (volume services: {known})")
+    for service in volumes:
+        try:
+            driver = load_driver(service.driver, service.driver_options, enable_unsupported=True)
+            state = backend_state(service.host, driver)
+        except StatecoreError as error:
+            state = f"down ({error})"
+        typer.echo(f"{service.host}\t{state}")
+
+
+BinaryOption = Annotated[str | None, typer.Option("--binary", help="volume or backup, when a host has both")]
+
+
+@app.command()
+def disable(
+    host: Annotated[str, typer.Argument(help="the service's host (host@backend for a volume)")],
+    reason: Annotated[str, typer.Option("--reason", help="why; shown in the service list")],
+    db: DbOption = "statecore.sqlite",
+    binary: BinaryOption = None,
+) -> None:
+    """Keep a service from being picked for new work; its lifecycle goes on."""
+    _set_status(db, host, binary, True, reason)
+
+
+@app.command()
+def enable(
+    host: Annotated[str, typer.Argument(help="the service's host (host@backend for a volume)")],
+    db: DbOption = "statecore.sqlite",
+    binary: BinaryOption = None,
+) -> None:
+    """Let a disabled service be picked for new work again."""
+    _set_status(db, host, binary, False, None)
+
+
+def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: str | None) -> None:
+    store = _existing_store(db)
+    matches = [row for row in store.fleet(60.0) if row.host == host and binary in (None, row.binary)]
+    if len(matches) != 1:
+        found = "no service" if not matches else "a volume and a backup service; say --binary"
+        raise UnknownService(f"{host!r}: {found} in {db}")
+    store.set_status(service_id(matches[0].binary, host), disabled, reason)
+    typer.echo(f"{host} ({matches[0].binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}")
+
+
+def _existing_store(db: str) -> Store:
+    """Open a store without creating one: a mistyped path must not leave an empty database behind."""
+    if "://" not in db and not Path(db).is_file():
+        raise StatecoreError(f"no store at {db}: start `statecore run` (or `statecore demo`) first, or pass --db")
+    return open_store(db)
+
+
+def _live_table(engine: Engine) -> Table:
+    return service_table(engine.service_list(), title=f"services of {engine.owner} (Ctrl-C stops)")
+
+
+def _console() -> Console:
+    return console if console.is_terminal else Console(width=PIPED_WIDTH)
 
 
 @app.command()
@@ -126,8 +239,7 @@ def simulate(
     else:
         typer.echo(timeline_text(result))
         # Piped or captured output gets a fixed width wide enough for every column, and the same bytes each run.
-        wide = console if console.is_terminal else Console(width=PIPED_WIDTH)
-        wide.print(service_table(result.rows, title=f"after {result.duration:g} s"))
+        _console().print(service_table(result.rows, title=f"after {result.duration:g} s"))
     if plot is not None:
         write_plot(result, plot)
         typer.echo(f"wrote {plot}", err=True)

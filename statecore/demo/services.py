@@ -1,42 +1,75 @@
-"""Drivers whose storage is not ready at first, and the engine that supervises them."""
+"""The README's first command: a real-time run where storage appears a few seconds after start.
+
+A TCP "array" starts listening after 2 s and a backup directory appears after
+3.5 s, so a new user watches both services go ``failed_recoverable`` →
+``up`` in the live service list, backed by a SQLite store that ``statecore
+service-list`` can read from another terminal.
+"""
 
 from __future__ import annotations
 
-import time
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from statecore.engine import Engine
-from statecore.settings import Settings
+from statecore.live import RunConfig, ServiceConfig
 
-
-class LateBackend:
-    """A volume backend that answers only after ``ready_after`` seconds."""
-
-    def __init__(self, ready_after: float) -> None:
-        self.ready_at = time.monotonic() + ready_after
-
-    def do_setup(self) -> None:
-        if time.monotonic() < self.ready_at:
-            raise ConnectionError("backend array not reachable yet")
-
-    def check_for_setup_error(self) -> None:
-        """Nothing beyond do_setup to check."""
-
-    def get_volume_stats(self, refresh: bool = False) -> dict[str, object]:
-        return {"volume_backend_name": "demo", "backend_state": "up"}
+DEMO_DIR = Path(".statecore-demo")
+ARRAY_AFTER = 2.0
+BACKUPS_AFTER = 3.5
 
 
-def run_demo() -> Engine:
-    """Start a real-time engine with one late backend and one late backup store."""
-    settings = Settings(
-        reinit_driver_count=0,
-        backup_periodic_initialization=True,
-        periodic_interval=1,
-        report_interval=1,
-        service_down_time=3,
-        backend_stats_polling_interval=3,
-    )
-    engine = Engine(settings)
-    engine.add_service("demo@lvm", "volume", LateBackend(ready_after=2.5))
-    engine.add_service("demo", "backup", LateBackend(ready_after=3.5))
-    engine.start()
-    return engine
+def demo_config(workdir: Path, port: int) -> RunConfig:
+    return RunConfig(
+        store=str(workdir / "statecore.sqlite"),
+        notifications=str(workdir / "notifications.jsonl"),
+        refresh=0.5,
+        settings={
+            "reinit_driver_count": 0, "reinit_backoff_max": 2, "backup_periodic_initialization": True,
+            "periodic_interval": 1, "report_interval": 1, "service_down_time": 3,
+            "backend_stats_polling_interval": 3,
+        },
+        services=[
+            ServiceConfig(host="demo@array", binary="volume", driver="statecore.drivers_builtin:TcpVolumeDriver",
+                          driver_options={"host": "127.0.0.1", "port": port, "timeout": 0.5}),
+            ServiceConfig(host="demo", binary="backup", driver="statecore.drivers_builtin:PosixBackupDriver",
+                          driver_options={"path": str((workdir / "backups").resolve())}),
+        ],
+    )  # fmt: skip
+
+
+def _serve(array: socket.socket) -> None:
+    """Accept and drop connections, as an array's endpoint that is up would, until the demo ends."""
+    array.listen()
+    while True:
+        try:
+            connection, _ = array.accept()
+        except OSError:
+            return
+        connection.close()
+
+
+@contextmanager
+def staged_storage(workdir: Path) -> Iterator[int]:
+    """A fresh demo directory; yields the array's port, whose listener and backup dir appear later."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    array = socket.socket()
+    array.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    array.bind(("127.0.0.1", 0))
+    timers = [
+        threading.Timer(ARRAY_AFTER, _serve, args=(array,)),
+        threading.Timer(BACKUPS_AFTER, (workdir / "backups").mkdir),
+    ]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield array.getsockname()[1]
+    finally:
+        for timer in timers:
+            timer.cancel()
+        array.close()

@@ -10,10 +10,10 @@ unstarted engine, so the simulator never keeps a second copy of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +23,7 @@ from statecore.errors import SettingsError, StatecoreError
 from statecore.settings import Settings, build_settings
 from statecore.table import Binary
 from statecore.testing import Outcome, ScriptedDriver
+from statecore.validation import first_problem
 
 EventAction = Literal["heartbeat_fail", "heartbeat_restore", "driver_lost", "reset", "disable", "enable"]
 TAKES_REASON = ("reset", "disable")
@@ -132,7 +133,7 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: {_first_problem(error)}") from None
+        raise ScenarioError(f"{source}: {first_problem(error, Scenario)}") from None
     problem = _cross_check(scenario)
     if problem is not None:
         raise ScenarioError(f"{source}: {problem}")
@@ -143,47 +144,6 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
-
-
-def field_path(loc: Sequence[int | str]) -> str:
-    """``('services', 0, 'driver', 'attempts', 2)`` -> ``services[0].driver.attempts[2]``."""
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
-
-
-def _first_problem(error: ValidationError) -> str:
-    """The first of pydantic's errors, in an operator's words; the count of the others, if any."""
-    items = error.errors()
-    item = items[0]
-    kind, value, loc = item["type"], item.get("input"), item["loc"]
-    if kind == "literal_error":
-        choices = str(item.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
-        message = f"{value!r} is not one of {choices}"
-    elif kind == "extra_forbidden":
-        message = f"unknown field (allowed: {', '.join(_fields_at(loc[:-1]))})"
-    elif kind == "missing":
-        message = "required field is missing"
-    else:
-        shown = repr(value) if isinstance(value, str | int | float | list | dict) else str(value)
-        message = f"{item['msg']} (got {shown})"
-    more = f" (and {len(items) - 1} more problem{'s' if len(items) > 2 else ''})" if len(items) > 1 else ""
-    return f"{field_path(loc)}: {message}{more}"
-
-
-def _fields_at(loc: Sequence[int | str]) -> list[str]:
-    """The fields a model at ``loc`` allows, found by walking the model classes along the path."""
-    model: type[BaseModel] = Scenario
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[str(part)].annotation
-        found = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not found:
-            return []
-        model = found[0]
-    return list(model.model_fields)
 
 
 def _cross_check(scenario: Scenario) -> str | None:

@@ -89,8 +89,17 @@ class Store(Protocol):
     def save(self, state: ServiceState) -> None:
         """Insert or update a service row outside any transition (registration, disable, enable)."""
 
+    def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
+        """Disable or enable a service (False: no such service); transitions never overwrite this."""
+        ...
+
+    def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        """(disabled, reason) of those services, as admins last set them, from any host."""
+        ...
+
     def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
-        """Write the new state, the history row and one outbox row per sink, atomically."""
+        """Write the new state (all but the disabled status), the history row and one outbox row
+        per sink, atomically."""
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         """Record a batch of heartbeats; returns the ids actually recorded (raise: none were)."""

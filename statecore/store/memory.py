@@ -25,7 +25,20 @@ class MemoryStore:
     def save(self, state: ServiceState) -> None:
         self._services[state.id] = dataclasses.replace(state)
 
+    def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
+        state = self._services.get(sid)
+        if state is None:
+            return False
+        state.disabled, state.disabled_reason = disabled, reason
+        return True
+
+    def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        return {sid: (s.disabled, s.disabled_reason) for sid in sids if (s := self._services.get(sid)) is not None}
+
     def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
+        previous = self._services.get(state.id)
+        if previous is not None:  # an admin may have changed these outside any transition
+            state.disabled, state.disabled_reason = previous.disabled, previous.disabled_reason
         self._services[state.id] = state
         self._history.append(record)
         for sink in sinks:

@@ -109,12 +109,30 @@ class SqlStore:
 
     def save(self, state: ServiceState) -> None:
         with self._tx() as connection:
-            _upsert(connection, state)
+            _upsert(connection, state, with_status=True)
+
+    def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
+        """An admin's disable/enable, from any host; the owning engine picks it up at its next report."""
+        with self._tx() as connection:
+            changed = connection.execute(
+                update(services).where(services.c.id == sid).values(disabled=disabled, disabled_reason=reason)
+            ).rowcount
+        return bool(changed)
+
+    def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        found: dict[str, tuple[bool, str | None]] = {}
+        with self._tx() as connection:
+            for start in range(0, len(sids), BATCH):
+                query = select(services.c.id, services.c.disabled, services.c.disabled_reason).where(
+                    services.c.id.in_(list(sids[start : start + BATCH]))
+                )
+                found.update({sid: (disabled, reason) for sid, disabled, reason in connection.execute(query)})
+        return found
 
     def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
         body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
         with self._tx() as connection:
-            _upsert(connection, state)
+            _upsert(connection, state, with_status=False)
             connection.execute(insert(history).values(_history_values(state.id, record, envelope["message_id"])))
             if sinks:
                 connection.execute(
@@ -201,10 +219,15 @@ def _utc(raw: Any, engine: SqlEngine) -> datetime:
 _STATE_FIELDS = tuple(field for field in ServiceState.__dataclass_fields__)
 
 
-def _upsert(connection: Connection, state: ServiceState) -> None:
+_STATUS_FIELDS = ("disabled", "disabled_reason")
+
+
+def _upsert(connection: Connection, state: ServiceState, *, with_status: bool) -> None:
+    """A transition leaves disabled/disabled_reason alone: an admin may have changed them from another host."""
     values = {name: getattr(state, name) for name in _STATE_FIELDS}
     values["lifecycle"] = state.lifecycle.value
-    changed = connection.execute(update(services).where(services.c.id == state.id).values(**values)).rowcount
+    changes = values if with_status else {k: v for k, v in values.items() if k not in _STATUS_FIELDS}
+    changed = connection.execute(update(services).where(services.c.id == state.id).values(**changes)).rowcount
     if not changed:
         connection.execute(insert(services).values(id=state.id, **values))
 

@@ -1,0 +1,122 @@
+"""Running the engine for real from a TOML file: ``statecore run CONFIG.toml``.
+
+The file names the store (a SQLite file by default, so ``statecore
+service-list`` can read it from another terminal), a JSON-lines notification
+file, the options and the services with their drivers by import path. It is
+validated whole before anything starts, and an error names the file and the
+field.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+from rich.live import Live
+
+from statecore.engine import Engine
+from statecore.errors import SettingsError, StatecoreError
+from statecore.notify import JsonLinesSink, LoguruSink, Sink
+from statecore.settings import build_settings
+from statecore.store import Store, open_store
+from statecore.table import Binary
+from statecore.validation import first_problem
+
+
+class ConfigFileError(StatecoreError):
+    """A run configuration that cannot start; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceConfig(_Strict):
+    host: str = Field(min_length=1)
+    binary: Binary
+    zone: str = "nova"
+    driver: str = Field(min_length=1, description="import path, e.g. 'statecore.drivers_builtin:TcpVolumeDriver'")
+    driver_options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(_Strict):
+    store: str = "statecore.sqlite"
+    notifications: str | None = "notifications.jsonl"
+    owner: str | None = None
+    refresh: float = Field(1.0, gt=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    services: list[ServiceConfig] = Field(min_length=1)
+
+
+def load_run_config(path: str | Path) -> tuple[RunConfig, Path]:
+    """The validated configuration and the directory its relative paths are relative to."""
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigFileError(f"{path}: cannot read the configuration: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigFileError(f"{path}: invalid TOML: {error}") from None
+    try:
+        return RunConfig.model_validate(document), path.resolve().parent
+    except ValidationError as error:
+        raise ConfigFileError(f"{path}: {first_problem(error, RunConfig)}") from None
+
+
+def resolve(base: Path, target: str) -> str:
+    """A store or file named relative to the configuration file, URLs untouched."""
+    return target if "://" in target or target == "memory" else str(base / target)
+
+
+def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -> Engine:
+    """The engine the configuration describes, its services registered, not started."""
+    try:
+        settings = build_settings(config.settings)
+    except SettingsError as error:
+        raise ConfigFileError(f"settings: {error}") from None
+    sinks: list[Sink] = [LoguruSink()]
+    if config.notifications:
+        sinks.append(JsonLinesSink(resolve(base, config.notifications)))
+    engine = Engine(settings, store=store or open_store(resolve(base, config.store)), sinks=sinks, owner=config.owner)
+    for index, service in enumerate(config.services):
+        try:
+            engine.add_service(
+                service.host, service.binary, service.driver, zone=service.zone,
+                options=service.options or None, driver_options=service.driver_options,
+            )  # fmt: skip
+        except StatecoreError as error:
+            raise ConfigFileError(f"services[{index}]: {error}") from None
+    return engine
+
+
+def run_live(
+    engine: Engine,
+    table: Callable[[Engine], Any],
+    *,
+    refresh: float,
+    duration: float | None = None,
+    console: Console | None = None,
+) -> None:
+    """Start the engine, redraw the service list until Ctrl-C or ``duration``, then stop cleanly."""
+    console = console or Console()
+    deadline = None if duration is None else time.monotonic() + duration
+    engine.start()
+    try:
+        with Live(table(engine), console=console, refresh_per_second=max(1.0, 1 / refresh)) as live:
+            while (remaining := _remaining(deadline)) is None or remaining > 0:
+                time.sleep(refresh if remaining is None else min(refresh, remaining))
+                live.update(table(engine))
+    except KeyboardInterrupt:
+        console.print("stopping: Ctrl-C")
+    finally:
+        engine.shutdown()
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
