@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from statecore.errors import SettingsError
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]
 ENV_PREFIX = "STATECORE_"
+_READ_ENV: ContextVar[bool] = ContextVar("_READ_ENV", default=True)
+
+
+class _OptionalEnv(EnvSettingsSource):
+    """The environment, unless the caller asked for exactly the values it gave (a scenario replay)."""
+
+    def __call__(self) -> dict[str, Any]:
+        return super().__call__() if _READ_ENV.get() else {}
 
 
 class Settings(BaseSettings):
@@ -40,6 +49,17 @@ class Settings(BaseSettings):
     report_interval: float = Field(10, gt=0, description="seconds > 0; heartbeat period")
     backend_stats_polling_interval: float = Field(60, ge=3, description="seconds >= 3; volume stats period")
     enable_unsupported_driver: bool = Field(False, description="bool; run drivers marked unsupported")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _OptionalEnv(settings_cls)
 
     @model_validator(mode="after")
     def _correct_down_time(self) -> Settings:
@@ -91,10 +111,13 @@ def build_settings(values: Mapping[str, Any], *, env: bool = True) -> Settings:
     merged = dict(values)
     if env:
         merged.update(EnvSettingsSource(Settings)())
+    token = _READ_ENV.set(env)
     try:
         return Settings.model_validate(merged)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
+    finally:
+        _READ_ENV.reset(token)
 
 
 def load_settings(path: str | Path | None = None, **explicit: Any) -> Settings:

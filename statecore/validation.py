@@ -33,7 +33,8 @@ def first_problem(error: ValidationError, root: type[BaseModel]) -> str:
     elif kind == "missing":
         message = "required field is missing"
     else:
-        message = f"{item['msg']} (got {value!r})"
+        shown = repr(value) if isinstance(value, str | int | float | list | dict) else str(value)
+        message = f"{item['msg']} (got {shown})"
     more = f" (and {len(items) - 1} more problem{'s' if len(items) > 2 else ''})" if len(items) > 1 else ""
     return f"{field_path(loc)}: {message}{more}"
 

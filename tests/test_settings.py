@@ -82,3 +82,11 @@ def test_bad_override_registers_nothing():
     with pytest.raises(SettingsError):
         engine.add_service("node1@lvm", "volume", "statecore.testing:ScriptedDriver", options={"init_timeout": 0})
     assert engine.service_list() == []
+
+
+def test_values_built_without_the_environment_ignore_it(monkeypatch):
+    from statecore.settings import build_settings
+
+    monkeypatch.setenv("STATECORE_REINIT_DRIVER_COUNT", "9")
+    assert build_settings({}, env=False).reinit_driver_count == 3
+    assert build_settings({}).reinit_driver_count == 9
