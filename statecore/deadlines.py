@@ -5,23 +5,32 @@ pushing back. One job per service, moved on every heartbeat, costs a job-store
 update per heartbeat; here a heap holds (deadline, key) entries, one entry per
 key is authoritative (the latest armed), stale entries are skipped when they
 surface, and a single one-shot job is armed at the earliest authoritative
-deadline. The job still fires at the exact instant of each deadline.
+deadline. In virtual time the job fires at the exact instant of each deadline.
+
+In real time the job is re-armed no sooner than ``resolution`` after the instant it handled:
+deadlines that lie close together (a fleet that came up over a few seconds has its first
+deadlines spread over those seconds) are then handled by one run of the job instead of one run
+each, which through a ``BackgroundScheduler`` cost about 0.3 ms of CPU apiece; a deadline fires
+at most ``resolution`` late.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from statecore.timers import Timers
 
 
 class Deadlines:
-    def __init__(self, timers: Timers, job_id: str, on_due: Callable[[], None]) -> None:
+    def __init__(
+        self, timers: Timers, job_id: str, on_due: Callable[[], None], resolution: timedelta = timedelta(0)
+    ) -> None:
         self.timers = timers
         self.job_id = job_id
         self.on_due = on_due
+        self.resolution = resolution
         self._heap: list[tuple[datetime, str]] = []
         self._current: dict[str, datetime] = {}
         self._armed: datetime | None = None
@@ -52,7 +61,7 @@ class Deadlines:
         while heap and current.get(heap[0][1]) != heap[0][0]:
             heapq.heappop(heap)  # stale entries on top would arm the job for nothing
         if heap:
-            self._arm_job(heap[0][0])
+            self._arm_job(max(heap[0][0], now + self.resolution) if self.resolution else heap[0][0])
         return due
 
     def _arm_job(self, when: datetime) -> None:

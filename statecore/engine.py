@@ -36,12 +36,14 @@ from statecore.records import ErrorInfo, ServiceRow, TransitionRecord, iso, uuid
 from statecore.service import Service
 from statecore.settings import Settings, load_settings
 from statecore.store import MemoryStore, Store, StoreUnavailable, service_id
-from statecore.table import BINARIES, Action, Binary, Event, State, rulebook
+from statecore.table import BINARIES, Action, AdminAction, Binary, Event, State, admin_action, rulebook
 from statecore.timers import Timers
 
 LIVE_STATES = (State.UP, State.FAILED_RECOVERABLE)
 RETRYABLE_STATES = (State.FAILED_RECOVERABLE, State.DOWN)
 STORE_RETRY = timedelta(seconds=1)
+REAL_TIME_EXPIRY_RESOLUTION = timedelta(milliseconds=50)
+"""Real-time expiries that lie this close together share one run of the expiry job (see deadlines.py)."""
 _REASONS = {
     Event.START: "driver loaded; first attempt",
     Event.INIT_SUCCEEDED: "driver initialized",
@@ -90,7 +92,8 @@ class Engine:
         self._attempts = (
             VirtualAttempts(self._on_outcome, self.timers) if self.virtual else ThreadAttempts(self._on_outcome)
         )
-        self._expiries = Deadlines(self.timers, "watchdog", self._on_expiries)
+        resolution = timedelta(0) if self.virtual else REAL_TIME_EXPIRY_RESOLUTION
+        self._expiries = Deadlines(self.timers, "watchdog", self._on_expiries, resolution)
         self._started_at: datetime | None = None
         self._adopted: set[str] = set()
         self._store_down = False
@@ -269,7 +272,10 @@ class Engine:
         error: BaseException | None = None,
         reason: str | None = None,
     ) -> TransitionRecord | None:
-        """Apply one event under the lock; strict callers get errors, timers a silent drop."""
+        """Apply one event under the lock; strict callers get errors, timers a silent drop.
+
+        The engine's hot path: what it still costs, and why, is measured in docs/performance.md.
+        """
         machine = self._machines[service.binary]
         if (service.state, event) not in machine.allowed:
             if strict:
@@ -291,8 +297,7 @@ class Engine:
                     service.host, service.binary, source.value, event.value, f"no guard holds: {guards}"
                 )
             return None
-        if reason is None:
-            reason = self._reason(service, step, error)
+        reason = reason or self._reason(service, step, error)
         info = None
         if error is not None:
             info = service.last_error = ErrorInfo.of(error)
@@ -342,15 +347,26 @@ class Engine:
             self.timers.at("notify|retry", self.clock.now() + timedelta(seconds=wait), self._publish_done)
 
     def _set_status(self, service: Service, disabled: bool, reason: str | None) -> ServiceRow:
+        """Disable or enable, audited like a transition: a history row and a notification, one commit."""
+        action = admin_action(AdminAction.DISABLE if disabled else AdminAction.ENABLE)
         with self._lock:
             previous = service.disabled, service.disabled_reason
             service.disabled, service.disabled_reason = disabled, reason
+            record = TransitionRecord(
+                service.host, service.binary, service.zone, action.name, service.state, service.state,
+                self.clock.now(), reason or action.meaning, None, service.attempt, service.retries_left(),
+                service.next_retry_at, action.event_type(service.binary), action.priority,
+            )  # fmt: skip
+            envelope = record.envelope(self._message_id())
             try:
-                self.store.save(service.stored(self.owner))
+                self.store.commit(service.stored(self.owner), record, envelope, self.notifier.names, status=True)
             except StoreUnavailable:
                 service.disabled, service.disabled_reason = previous
                 raise
-            return self._row(service, admin=True)
+            self.notifier.publish(envelope)
+            row = self._row(service, admin=True)
+        self._publish_done()
+        return row
 
     # -- actions named in the table: they change counters now and return effects for later -----
 
@@ -588,6 +604,23 @@ class Engine:
                     except StoreUnavailable as failure:
                         logger.error("{}: heartbeat not recorded ({}); the next report retries", service.host, failure)
         self._publish_done()
+        self._adopt_statuses(group)
+
+    def _adopt_statuses(self, group: str) -> None:
+        """An admin may disable or enable a service in the store from another host (``statecore
+        disable``); the owning engine takes the change over and audits it, within a report interval."""
+        members = self._groups[group]
+        try:
+            statuses = self.store.statuses(list(members))
+        except Exception:
+            return  # the store outage is already logged by the heartbeat above
+        for sid, (disabled, reason) in statuses.items():
+            service = members[sid]
+            if (service.disabled, service.disabled_reason) != (disabled, reason):
+                try:
+                    self._set_status(service, disabled, reason)
+                except StoreUnavailable:
+                    return
 
     def _on_capabilities(self, group: str) -> None:
         """While up: a driver that stopped working is lost; a volume driver's stats are refreshed."""

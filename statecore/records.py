@@ -14,18 +14,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from statecore.table import Binary, Event, Priority, State
+from statecore.table import AdminAction, Binary, Event, Priority, State
 
 
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a 'Z', microseconds kept, the same in every output.
 
-    ``isoformat`` rather than ``strftime``: the same text (for years 1000-9999) in half the time, and
-    every notification formats one or two instants.
+    Formatted with ``%`` from the fields: every notification formats one or two instants, and this
+    is half the cost of ``strftime`` (a third less than ``isoformat``) for the same text.
     """
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    m = moment.astimezone(UTC)
+    fields = (m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % fields  # noqa: UP031 (faster than an f-string here)
 
 
 def uuid4_text(bits: int) -> str:
@@ -53,7 +55,7 @@ class TransitionRecord:
     host: str
     binary: Binary
     zone: str
-    event: Event
+    event: Event | AdminAction
     from_state: State
     to_state: State
     at: datetime
@@ -66,7 +68,11 @@ class TransitionRecord:
     priority: Priority
 
     def envelope(self, message_id: uuid.UUID | str) -> dict[str, Any]:
-        """The oslo.messaging-style notification for this transition (BEHAVIOR.md section 7)."""
+        """The oslo.messaging-style notification for this transition (BEHAVIOR.md section 7).
+
+        States and events go in as plain strings (``str()`` of a StrEnum member is its value, and
+        cheaper than ``.value``), so sinks and JSON see exactly the table's names.
+        """
         return {
             "message_id": str(message_id),
             "publisher_id": f"{self.binary}.{self.host}",
@@ -77,9 +83,9 @@ class TransitionRecord:
                 "host": self.host,
                 "binary": self.binary,
                 "zone": self.zone,
-                "from_state": self.from_state.value,
-                "to_state": self.to_state.value,
-                "event": self.event.value,
+                "from_state": str(self.from_state),
+                "to_state": str(self.to_state),
+                "event": str(self.event),
                 "reason": self.reason,
                 "error": None if self.error is None else {"type": self.error.type, "message": self.error.message},
                 "attempt": self.attempt,

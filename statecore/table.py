@@ -39,6 +39,13 @@ class Event(StrEnum):
     RESTART = "restart"
 
 
+class AdminAction(StrEnum):
+    """What an admin does to a service outside its lifecycle; audited and notified, never a transition."""
+
+    DISABLE = "disable"
+    ENABLE = "enable"
+
+
 class Guard(StrEnum):
     """Named conditions; their predicates live in ``guards.py``, per binary."""
 
@@ -88,6 +95,16 @@ class EventSpec(_Frozen):
     origin: Origin
     timed: bool
     meaning: str
+
+
+class AdminActionSpec(_Frozen):
+    name: AdminAction
+    notification: str
+    priority: Priority
+    meaning: str
+
+    def event_type(self, binary: Binary) -> str:
+        return f"{binary}.{self.notification}"
 
 
 class GuardSpec(_Frozen):
@@ -186,6 +203,21 @@ EVENTS: tuple[EventSpec, ...] = (
         origin="service",
         timed=False,
         meaning="the engine restarted on a stored state whose driver a dead process had set up: set it up again",
+    ),
+)
+
+ADMIN_ACTIONS: tuple[AdminActionSpec, ...] = (
+    AdminActionSpec(
+        name=AdminAction.DISABLE,
+        notification="service.disable",
+        priority="INFO",
+        meaning="an admin keeps the service from new work; its lifecycle goes on",
+    ),
+    AdminActionSpec(
+        name=AdminAction.ENABLE,
+        notification="service.enable",
+        priority="INFO",
+        meaning="an admin lets the service take new work again",
     ),
 )
 
@@ -416,6 +448,10 @@ def _index(book: Rulebook) -> dict[tuple[State, Event], tuple[Rule, ...]]:
     for rule in book.rules:
         index.setdefault((rule.source, rule.event), []).append(rule)
     return {key: tuple(rules) for key, rules in index.items()}
+
+
+def admin_action(name: AdminAction) -> AdminActionSpec:
+    return next(spec for spec in ADMIN_ACTIONS if spec.name == name)
 
 
 @cache

@@ -12,6 +12,9 @@ otherwise read the system clock, which is meaningless in virtual time.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -19,7 +22,7 @@ from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED, BaseScheduler
@@ -44,6 +47,81 @@ class _OneShot(BaseTrigger):
         return self.run_date if previous_fire_time is None else None
 
 
+class IndexedJobStore(MemoryJobStore):
+    """APScheduler's memory job store, on a heap instead of a sorted list.
+
+    The stock store keeps every job in one list sorted by (run time, id): arming or running a job
+    is a Python binary search plus a list insert or delete, which moves every job behind it. With
+    100,000 services (a timeout and an outcome job each while they start) that memmove dominated
+    the whole start-up. Here a heap holds (run time, id, sequence) entries; the index says which
+    entry of an id is current, stale entries are dropped when they surface, and the heap is rebuilt
+    when they outnumber the live ones. Jobs come out in the stock store's (run time, id) order, a
+    paused job (no run time) last; every method keeps the stock meaning.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._heap: list[tuple[float, str, int]] = []
+        self._sequence = itertools.count()
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        limit, heap, due = now.timestamp(), self._heap, []
+        while heap and heap[0][0] <= limit:
+            entry = heapq.heappop(heap)
+            if self._is_current(entry):
+                due.append(entry)
+        for entry in due:  # still scheduled: the scheduler removes or moves them after running them
+            heapq.heappush(heap, entry)
+        return [self._jobs_index[job_id][0] for _, job_id, _ in due]
+
+    def get_next_run_time(self) -> datetime | None:
+        heap = self._heap
+        while heap and not self._is_current(heap[0]):
+            heapq.heappop(heap)
+        return self._jobs_index[heap[0][1]][0].next_run_time if heap else None
+
+    def get_all_jobs(self) -> list[Job]:
+        return [job for _, _, job in sorted((_key(ts), job.id, job) for job, ts, _ in self._jobs_index.values())]
+
+    def add_job(self, job: Job) -> None:
+        if job.id in self._jobs_index:
+            raise ConflictingIdError(job.id)
+        self._put(job)
+
+    def update_job(self, job: Job) -> None:
+        if job.id not in self._jobs_index:
+            raise JobLookupError(job.id)
+        self._put(job)
+
+    def remove_job(self, job_id: str) -> None:
+        if self._jobs_index.pop(job_id, None) is None:
+            raise JobLookupError(job_id)
+        self._compact_if_stale()
+
+    def remove_all_jobs(self) -> None:
+        self._jobs_index, self._heap = {}, []
+
+    def _put(self, job: Job) -> None:
+        timestamp = None if job.next_run_time is None else job.next_run_time.timestamp()
+        sequence = next(self._sequence)
+        self._jobs_index[job.id] = (job, timestamp, sequence)
+        heapq.heappush(self._heap, (_key(timestamp), job.id, sequence))
+        self._compact_if_stale()
+
+    def _is_current(self, entry: tuple[float, str, int]) -> bool:
+        current = self._jobs_index.get(entry[1])
+        return current is not None and current[2] == entry[2]
+
+    def _compact_if_stale(self) -> None:
+        if len(self._heap) > 2 * len(self._jobs_index) + 64:
+            self._heap = [(_key(ts), job_id, seq) for job_id, (_, ts, seq) in self._jobs_index.items()]
+            heapq.heapify(self._heap)
+
+
+def _key(timestamp: float | None) -> float:
+    return math.inf if timestamp is None else timestamp
+
+
 class VirtualScheduler(BaseScheduler):
     """An APScheduler whose time is a ``VirtualClock``; jobs run on the caller's thread."""
 
@@ -61,7 +139,7 @@ class VirtualScheduler(BaseScheduler):
         return DebugExecutor()
 
     def _create_default_jobstore(self) -> MemoryJobStore:
-        return MemoryJobStore()
+        return IndexedJobStore()
 
     def advance_to(self, target: datetime) -> int:
         """Run every job due up to ``target``, instant by instant; returns how many ran."""
@@ -103,7 +181,9 @@ class Timers:
         if isinstance(clock, VirtualClock):
             self.scheduler: BaseScheduler = VirtualScheduler(clock)
         else:
-            self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+            self.scheduler = BackgroundScheduler(
+                timezone=UTC, job_defaults=JOB_DEFAULTS, jobstores={"default": IndexedJobStore()}
+            )
         self._store: MemoryJobStore = MemoryJobStore()  # the scheduler's own, once started
 
     def start(self) -> None:
@@ -112,8 +192,14 @@ class Timers:
             self._store = self.scheduler._lookup_jobstore("default")
 
     def shutdown(self) -> None:
-        if self.scheduler.state != STATE_STOPPED:
-            self.scheduler.shutdown(wait=False)
+        """Pause first, under the job-store lock: APScheduler's thread runs one more job pass after
+        ``shutdown`` wakes it, and a one-shot job it then tries to remove raises JobLookupError."""
+        scheduler = self.scheduler
+        if scheduler.state == STATE_STOPPED:
+            return
+        with scheduler._jobstores_lock:
+            scheduler.pause()
+        scheduler.shutdown(wait=False)
 
     def at(self, job_id: str, when: datetime, func: Callable[..., None], *args: Any) -> None:
         """Arm (or re-arm) a one-shot job.

@@ -53,3 +53,20 @@ def test_hung_driver_times_out_in_real_time_without_blocking_other_services():
                 thread.join(timeout=5)
     assert failure["error"]["type"] == "InitTimeout" and failure["to_state"] == "failed_permanent"
     assert engine.service("bk1").lifecycle.value == "failed_permanent"
+
+
+def test_shutdown_right_after_up_raises_nothing_in_the_scheduler_thread():
+    """A one-shot stats job is due at the instant of `up`; stopping then must not trip APScheduler."""
+    failures: list[BaseException] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    try:
+        for _ in range(5):
+            waiter = Waiter("volume.init.success")
+            engine = Engine(Settings(), sinks=[waiter])
+            engine.add_service("node1@lvm", "volume", ScriptedDriver(["ok"]))
+            with engine:
+                assert waiter.seen.wait(timeout=5)
+    finally:
+        threading.excepthook = previous
+    assert failures == []

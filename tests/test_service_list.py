@@ -80,3 +80,25 @@ def test_filters_by_binary_and_host():
     h = started("up")
     assert [row.host for row in h.engine.service_list(binary="backup")] == ["bk1"]
     assert [row.host for row in h.engine.service_list(host="node1@lvm")] == ["node1@lvm"]
+
+
+def test_disable_and_enable_are_audited_in_history_and_notified():
+    h = started("up")
+    h.engine.disable("bk1", "maintenance")
+    h.engine.enable("bk1")
+    audit = [(r.event, r.from_state, r.to_state, r.reason) for r in h.engine.history("bk1")][-2:]
+    assert audit == [
+        ("disable", "up", "up", "maintenance"),
+        ("enable", "up", "up", "an admin lets the service take new work again"),
+    ]
+    assert h.sink.event_types()[-2:] == ["backup.service.disable", "backup.service.enable"]
+
+
+def test_a_status_changed_in_the_store_by_another_host_is_taken_over_and_audited():
+    h = started("up", report_interval=10)
+    h.engine.store.set_status("backup/bk1", True, "set from another host")
+    h.engine.advance(10)
+    row = h.engine.service("bk1")
+    assert (row.status, row.disabled_reason) == ("disabled", "set from another host")
+    assert h.sink.envelopes[-1]["event_type"] == "backup.service.disable"
+    assert h.sink.envelopes[-1]["payload"]["reason"] == "set from another host"

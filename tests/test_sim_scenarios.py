@@ -160,7 +160,7 @@ def test_heartbeat_loss_takes_a_host_down_after_service_down_time_and_back_up_on
         assert down[0]["reason"] == "no heartbeat since 2026-01-01T00:02:00.000000Z (60 s)"
         assert up[0]["from_state"] == "down"
     assert [line.what for line in result.lines if line.host == "node2@lvm"] == [
-        "init.start", "init.success", "disable", "enable",
+        "init.start", "init.success", "service.disable", "disable", "service.enable", "enable",
     ]  # fmt: skip
     assert {row.host: (row.state, row.status) for row in result.rows} == dict.fromkeys(
         ("node1@lvm", "node1", "node2@lvm"), ("up", "enabled")

@@ -19,7 +19,7 @@ from statecore.render.graph import DiagramEdge, DiagramGraph
 from statecore.render.markdown import code
 from statecore.render.pages import HEADER
 from statecore.settings import build_settings
-from statecore.table import Event, State
+from statecore.table import ADMIN_ACTIONS, Event, State
 
 MESSAGE_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -44,7 +44,25 @@ def notifications_page(graphs: Iterable[DiagramGraph]) -> str:
         parts += ["", f"## {graph.name}"]
         for event_type, edges in _by_event_type(graph).items():
             parts += _entry(graph, event_type, edges)
+    parts += _admin_actions()
     return "\n".join(parts) + "\n"
+
+
+def _admin_actions() -> list[str]:
+    """Disable and enable are not transitions, but they are audited and notified the same way."""
+    lines = ["", "## admin actions (both binaries)", ""]
+    lines += ["An admin's disable or enable leaves the lifecycle alone (`from_state` = `to_state`); the",
+              "history keeps it and the sinks get it like a transition, with the admin's reason."]  # fmt: skip
+    for spec in ADMIN_ACTIONS:
+        record = TransitionRecord(
+            host=HOSTS["backup"], binary="backup", zone="nova", event=spec.name, from_state=State.UP,
+            to_state=State.UP, at=AT, reason="maintenance" if spec.name == "disable" else spec.meaning,
+            error=None, attempt=1, retries_left=retries_left("backup", SETTINGS, 1), next_retry_at=None,
+            event_type=spec.event_type("backup"), priority=spec.priority,
+        )  # fmt: skip
+        lines += ["", f"### {code('<binary>.' + spec.notification)}", "", f"Priority: {spec.priority}. {spec.meaning}."]
+        lines += ["", "```json", json.dumps(record.envelope(MESSAGE_ID), indent=2), "```"]
+    return lines
 
 
 def _by_event_type(graph: DiagramGraph) -> dict[str, list[DiagramEdge]]:

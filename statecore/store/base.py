@@ -97,9 +97,17 @@ class Store(Protocol):
         """(disabled, reason) of those services, as admins last set them, from any host."""
         ...
 
-    def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
-        """Write the new state (all but the disabled status), the history row and one outbox row
-        per sink, atomically."""
+    def commit(
+        self,
+        state: ServiceState,
+        record: TransitionRecord,
+        envelope: Envelope,
+        sinks: Sequence[str],
+        *,
+        status: bool = False,
+    ) -> None:
+        """Write the new state, the history row and one outbox row per sink, atomically. The
+        disabled status is written only with ``status`` (an admin action), never by a transition."""
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         """Record a batch of heartbeats; returns the ids actually recorded (raise: none were)."""

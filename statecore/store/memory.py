@@ -35,9 +35,17 @@ class MemoryStore:
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         return {sid: (s.disabled, s.disabled_reason) for sid in sids if (s := self._services.get(sid)) is not None}
 
-    def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
+    def commit(
+        self,
+        state: ServiceState,
+        record: TransitionRecord,
+        envelope: Envelope,
+        sinks: Sequence[str],
+        *,
+        status: bool = False,
+    ) -> None:
         previous = self._services.get(state.id)
-        if previous is not None:  # an admin may have changed these outside any transition
+        if previous is not None and not status:  # an admin may have changed these outside any transition
             state.disabled, state.disabled_reason = previous.disabled, previous.disabled_reason
         self._services[state.id] = state
         self._history.append(record)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
 from statecore.store.base import Envelope, ServiceState, StoreCorrupt, StoreUnavailable
 from statecore.store.schema import history, outbox, services
-from statecore.table import Event, State
+from statecore.table import AdminAction, Event, State
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OUR_TABLES = {"alembic_version", "statecore_services", "statecore_history", "statecore_outbox"}
@@ -129,10 +129,18 @@ class SqlStore:
                 found.update({sid: (disabled, reason) for sid, disabled, reason in connection.execute(query)})
         return found
 
-    def commit(self, state: ServiceState, record: TransitionRecord, envelope: Envelope, sinks: Sequence[str]) -> None:
+    def commit(
+        self,
+        state: ServiceState,
+        record: TransitionRecord,
+        envelope: Envelope,
+        sinks: Sequence[str],
+        *,
+        status: bool = False,
+    ) -> None:
         body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
         with self._tx() as connection:
-            _upsert(connection, state, with_status=False)
+            _upsert(connection, state, with_status=status)
             connection.execute(insert(history).values(_history_values(state.id, record, envelope["message_id"])))
             if sinks:
                 connection.execute(
@@ -250,10 +258,14 @@ def _history_values(sid: str, record: TransitionRecord, message_id: str) -> dict
     }  # fmt: skip
 
 
+def _event_of(name: str) -> Event | AdminAction:
+    return Event(name) if name in Event.__members__.values() else AdminAction(name)
+
+
 def _record(row: Any) -> TransitionRecord:
     error = ErrorInfo(row["error_type"], row["error_message"] or "") if row["error_type"] else None
     return TransitionRecord(
-        host=row["host"], binary=row["binary"], zone=row["zone"], event=Event(row["event"]),
+        host=row["host"], binary=row["binary"], zone=row["zone"], event=_event_of(row["event"]),
         from_state=State(row["from_state"]), to_state=State(row["to_state"]), at=row["at"], reason=row["reason"],
         error=error, attempt=row["attempt"], retries_left=row["retries_left"], next_retry_at=row["next_retry_at"],
         event_type=row["event_type"], priority=row["priority"],
