@@ -81,13 +81,16 @@ def run(
 DbOption = Annotated[str, typer.Option("--db", help="SQLite file or postgresql:// URL that `run` writes")]
 
 
+DownTimeOption = Annotated[
+    float, typer.Option("--service-down-time", help="seconds without heartbeat before a service counts as down")
+]
+
+
 @app.command("service-list")
 def service_list(
     db: DbOption = "statecore.sqlite",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document, for machines")] = False,
-    down_time: Annotated[
-        float, typer.Option("--service-down-time", help="seconds without heartbeat before a service counts as down")
-    ] = 60.0,
+    down_time: DownTimeOption = 60.0,
 ) -> None:
     """Every service of every host in the store, state computed from heartbeat age (database clock)."""
     rows = _existing_store(db).fleet(down_time)
@@ -153,6 +156,36 @@ def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: 
         raise UnknownService(f"{host!r}: {found} in {db}")
     store.set_status(service_id(matches[0].binary, host), disabled, reason)
     typer.echo(f"{host} ({matches[0].binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}")
+
+
+@app.command()
+def serve(
+    db: DbOption = "statecore.sqlite",
+    host: Annotated[str, typer.Option(help="address to listen on (loopback unless you mean otherwise)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 8776 is Cinder's")] = 8776,
+    admin_token_file: Annotated[
+        Path | None, typer.Option(help="file holding the admin token (default: $STATECORE_ADMIN_TOKEN)")
+    ] = None,
+    down_time: DownTimeOption = 60.0,
+) -> None:
+    """Serve the store's service list and disable/enable over HTTP, as Cinder's os-services (docs/api.md).
+
+    Runs no engine: `reset` answers 409 and names the host whose engine must do it. The service
+    list and the actions need the admin token in X-Auth-Token; without one the server does not start.
+    """
+    import os
+
+    try:
+        import uvicorn
+
+        from statecore.api import StaticTokenPolicy, StoreSource, create_app
+        from statecore.api.policy import admin_token
+    except ImportError as error:
+        raise StatecoreError(f"statecore serve needs the api extra ({error.name} is missing): "
+                             "pip install 'statecore[api]'") from None  # fmt: skip
+    policy = StaticTokenPolicy(admin_token(admin_token_file, os.environ))
+    api = create_app(StoreSource(_existing_store(db), down_time), policy)
+    uvicorn.run(api, host=host, port=port, log_level="info")
 
 
 def _existing_store(db: str) -> Store:

@@ -49,3 +49,27 @@ class InvalidTransition(StatecoreError):
         self.state = state
         self.event = event
         super().__init__(f"service {service!r} ({binary}) is {state!r}: event {event!r} is not allowed ({detail})")
+
+
+class ServiceUnavailable(StatecoreError):
+    """An operation needs a service that is not up (BEHAVIOR.md section 9); fail fast, retry later.
+
+    The message is the user-facing one (Cinder's user message ``018`` for a backup service); which
+    host it was is in ``host`` and ``binary``, for admins and logs, because host names are admin-only.
+    """
+
+    def __init__(self, message: str, *, host: str, binary: str, message_id: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.binary = binary
+        self.message_id = message_id
+
+
+class NoServiceAvailable(StatecoreError):
+    """No service can take new work: none is up, enabled and in the asked zone (Cinder's ``024``)."""
+
+    message_id = "024"
+
+
+class InvalidBackup(StatecoreError):
+    """A backup is not in a state that allows the operation (Cinder's ``InvalidBackup``)."""

@@ -1,4 +1,5 @@
-"""``statecore generate``: every reviewable artefact, rewritten from the one table.
+"""``statecore generate``: every reviewable artefact, rewritten from the one table (and the HTTP
+API's OpenAPI document, from the app, so a changed route shows in review too).
 
 The output depends on nothing but the code (table order, fixed example values,
 no timestamps or absolute paths, LF endings), so regenerating into a scratch
@@ -7,6 +8,7 @@ directory and diffing against the committed files is a complete drift check.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from statecore.render.pages import STAMP, options_page, transitions_page
 from statecore.table import BINARIES
 
 LIFECYCLE = "docs/lifecycle.md"
+OPENAPI = "docs/openapi.json"
 SECTION = re.compile(r"(<!-- BEGIN generated: (?P<path>\S+) -->\n).*?(<!-- END generated -->)", re.DOTALL)
 
 
@@ -39,7 +42,20 @@ def artefacts(*, svg: bool = True) -> dict[str, str]:
         files[f"docs/transitions-{graph.name}.md"] = transitions_page(graph)
     files["docs/options.md"] = options_page()
     files["docs/notifications.md"] = notifications_page(graphs)
+    document = openapi_text()
+    if document is not None:
+        files[OPENAPI] = document
     return files
+
+
+def openapi_text() -> str | None:
+    """The HTTP API's OpenAPI document as committed (JSON allows no stamp comment); None without
+    the api extra, which ``statecore.api`` needs."""
+    try:
+        from statecore.api.app import openapi_document
+    except ImportError:
+        return None
+    return json.dumps(openapi_document(), indent=2) + "\n"
 
 
 def fill_sections(text: str, files: dict[str, str]) -> str:

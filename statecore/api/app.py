@@ -1,0 +1,173 @@
+"""The HTTP API: Cinder's ``os-services`` over statecore, as an ASGI app.
+
+``create_app(source, policy)`` is all an embedding service needs; ``statecore serve`` runs the
+same app over a ``StoreSource``. Routes are plain functions: FastAPI runs them in its thread
+pool, so a store query or an engine lock never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader
+
+from statecore.api.faults import ApiFault, install_fault_handlers
+from statecore.api.microversion import HEADER, MAX_VERSION, MIN_VERSION, Version, negotiate
+from statecore.api.policy import TOKEN_HEADER, Policy, StaticTokenPolicy, require_admin
+from statecore.api.schemas import (
+    DisableBody,
+    DisableLogReasonBody,
+    ResetBody,
+    ResetDone,
+    ServiceList,
+    ServiceRef,
+    StatusChange,
+    Versions,
+    faults,
+)
+from statecore.api.sources import Source, StoreSource
+from statecore.api.views import BINARY_OF, reset_view, service_view, status_view
+from statecore.errors import UnknownService
+from statecore.table import Binary
+
+SERVICES = "/v3/{project_id}/os-services"
+INDEX_RULE = "volume_extension:services:index"
+UPDATE_RULE = "volume_extension:services:update"
+DESCRIPTION = f"""Cinder's service list and admin actions over statecore's lifecycle.
+
+Microversions: header `{HEADER}: volume X.Y`, {MIN_VERSION} to {MAX_VERSION} (`latest` is {MAX_VERSION});
+without one, {MIN_VERSION}. `backend_state` is on cinder-volume rows from 3.49. Errors are Cinder faults:
+`{{"badRequest": {{"code": 400, "message": "..."}}}}`. See docs/api.md."""
+
+ProjectId = Annotated[str, Path(description="the caller's project; not checked by statecore")]
+Token = Annotated[str | None, Security(APIKeyHeader(name=TOKEN_HEADER, auto_error=False))]
+VersionHeader = Annotated[
+    str | None, Header(alias=HEADER, description=f"volume X.Y, {MIN_VERSION} to {MAX_VERSION}, or latest")
+]
+
+
+def microversion(request: Request, response: Response, header: VersionHeader = None) -> Version:
+    """Negotiate once per request and echo the served version (errors echo it too, see faults.py)."""
+    version = negotiate(header)
+    request.state.microversion = version
+    response.headers[HEADER] = version.header
+    response.headers["Vary"] = HEADER
+    return version
+
+
+def admin_only(policy: Policy, rule: str) -> Callable[[str | None], None]:
+    """A dependency that lets only admins through. As a dependency it runs before the body is
+    validated, so a non-admin learns nothing about the body's schema (Cinder authorizes first too)."""
+
+    def check(token: Token) -> None:
+        require_admin(policy, token, rule)
+
+    return check
+
+
+def create_app(source: Source, policy: Policy, *, title: str = "statecore") -> FastAPI:
+    """The ASGI app: ``source`` gives rows and takes admin actions, ``policy`` says who is admin.
+
+    Only ``/openapi.json`` and the version document ``/`` are open to anyone; everything under
+    ``/v3`` negotiates a microversion first, then needs the admin role, as Cinder's default policy has it.
+    """
+    app = FastAPI(title=title, version=str(MAX_VERSION), description=DESCRIPTION, docs_url=None, redoc_url=None)
+    install_fault_handlers(app)
+    listing = APIRouter(prefix=SERVICES, tags=["services"],
+                        dependencies=[Depends(microversion), Depends(admin_only(policy, INDEX_RULE))])  # fmt: skip
+    actions = APIRouter(prefix=SERVICES, tags=["services"],
+                        dependencies=[Depends(microversion), Depends(admin_only(policy, UPDATE_RULE))])  # fmt: skip
+    changed = {200: {"model": StatusChange}, **faults(400, 401, 403, 404, 406, 409, 503)}
+
+    @app.get("/", response_model=Versions, tags=["versions"])
+    def versions(request: Request) -> dict[str, Any]:
+        """The API versions, for clients that discover the microversion range (no token needed)."""
+        link = {"rel": "self", "href": f"{request.base_url}v3/"}
+        info = {"id": "v3.0", "status": "CURRENT", "version": str(MAX_VERSION), "min_version": str(MIN_VERSION)}
+        return {"versions": [{**info, "links": [link]}]}
+
+    @listing.get("", response_model=None, responses={200: {"model": ServiceList}, **faults(400, 401, 403, 406)})
+    def list_services(
+        project_id: ProjectId,
+        version: Annotated[Version, Depends(microversion)],
+        host: Annotated[str | None, Query(description="only this host (exact)")] = None,
+        binary: Annotated[str | None, Query(description="cinder-volume or cinder-backup")] = None,
+    ) -> dict[str, Any]:
+        """Every service: Cinder's fields, then statecore's lifecycle fields. A ``binary`` other than
+        cinder-volume or cinder-backup matches nothing, as in Cinder."""
+        if binary is not None and binary not in BINARY_OF:
+            return {"services": []}
+        rows = source.rows(host=host, binary=None if binary is None else BINARY_OF[binary])
+        return {"services": [service_view(row, version) for row in rows]}
+
+    @actions.put("/enable", response_model=None, responses=changed)
+    def enable(project_id: ProjectId, body: ServiceRef) -> dict[str, Any]:
+        """Let a disabled service be picked for new work again; clears the reason."""
+        return status_view(source.enable(*_resolve(source, body)))
+
+    @actions.put("/disable", response_model=None, responses=changed)
+    def disable(project_id: ProjectId, body: DisableBody) -> dict[str, Any]:
+        """Keep a service from new work; its lifecycle goes on. Without a reason statecore records
+        "disabled by admin": a statecore disable always has a reason (Cinder's would be null)."""
+        return status_view(source.disable(*_resolve(source, body), body.disabled_reason or "disabled by admin"))
+
+    @actions.put("/disable-log-reason", response_model=None, responses=changed)
+    def disable_log_reason(project_id: ProjectId, body: DisableLogReasonBody) -> dict[str, Any]:
+        """Cinder's disable with a required reason."""
+        return status_view(source.disable(*_resolve(source, body), body.disabled_reason))
+
+    @actions.put("/reset", response_model=None, responses={**changed, 200: {"model": ResetDone}})
+    def reset(project_id: ProjectId, body: ResetBody) -> dict[str, Any]:
+        """statecore's own action, not Cinder's: send ``reset``, the only way out of ``failed_permanent``.
+        409 where the table does not allow it, or where this server runs no engine (``statecore serve``)."""
+        return reset_view(source.reset(*_resolve(source, body), body.reason or "reset by admin"))
+
+    @actions.put("/{action}", include_in_schema=False)
+    def unknown_action(project_id: str, action: str) -> None:
+        """Cinder answers an action it does not know (freeze, failover, set-log …) with 400."""
+        raise ApiFault(400, "Invalid input received: Unknown action")
+
+    app.include_router(listing)
+    app.include_router(actions)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _resolve(source: Source, body: ServiceRef) -> tuple[str, Binary]:
+    """(host, statecore binary) of the service an action names, or UnknownService (404). ``binary``
+    may be left out: a host name is never both a volume (``host@backend``) and a backup service."""
+    named = body.binary or body.service
+    if named is not None and named not in BINARY_OF:
+        raise UnknownService(f"no service {body.host!r} with binary {named!r}")
+    rows = source.rows(host=body.host, binary=None if named is None else BINARY_OF[named])
+    if not rows:
+        raise UnknownService(f"no service {body.host!r}" + (f" with binary {named!r}" if named else ""))
+    return body.host, rows[0].binary
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, for ``statecore generate`` (docs/openapi.json). It does not depend on
+    the source or the policy, so any will do."""
+    from statecore.store import MemoryStore
+
+    return create_app(StoreSource(MemoryStore()), StaticTokenPolicy("unused")).openapi()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document without its 422 answers: validation errors are Cinder's 400 here."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in document["paths"].values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = document
+    return app.openapi_schema

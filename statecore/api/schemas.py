@@ -1,0 +1,120 @@
+"""Request bodies and documented responses: what ``/openapi.json`` promises, in one place.
+
+Responses are built as plain dicts (``views.py``) because a field's presence depends on the
+microversion; these models describe them, with the version-dependent fields optional.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from statecore.api.faults import FAULT_NAMES, fault_name
+from statecore.table import State
+
+CinderBinary = Literal["cinder-volume", "cinder-backup"]
+TIME = "UTC, Cinder's format without a zone designator: 2026-08-01T12:00:00.000000"
+ReasonText = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"\S")]
+"""A reason as Cinder accepts one: 1 to 255 characters, not only blanks."""
+
+
+class ServiceRef(BaseModel):
+    """Which service an admin action is for. ``binary`` may be left out when the host has one service;
+    ``service`` is Cinder's deprecated name for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255)
+    binary: str | None = Field(default=None, description="cinder-volume or cinder-backup")
+    service: str | None = Field(default=None, description="deprecated: use binary")
+
+
+class DisableBody(ServiceRef):
+    disabled_reason: ReasonText | None = None
+
+
+class DisableLogReasonBody(ServiceRef):
+    disabled_reason: ReasonText
+
+
+class ResetBody(ServiceRef):
+    reason: ReasonText | None = None
+
+
+class ServiceView(BaseModel):
+    binary: CinderBinary
+    host: str
+    zone: str
+    status: Literal["enabled", "disabled"]
+    state: Literal["up", "down"]
+    updated_at: str | None = Field(description=f"last heartbeat; {TIME}")
+    disabled_reason: str | None
+    cluster: None = Field(default=None, description="from 3.7; statecore has no clusters")
+    backend_state: Literal["up", "down"] | None = Field(
+        default=None, description="from 3.49, cinder-volume rows only; null while the service is not up"
+    )
+    lifecycle: State = Field(description="statecore's lifecycle state")
+    attempts: int = Field(description="attempt number in the current retry budget")
+    total_attempts: int
+    retries_left: int | None = Field(description="null: unlimited")
+    next_retry_at: str | None = Field(description=TIME)
+    last_error: str | None = Field(description="the driver's last error (admins only)")
+
+
+class ServiceList(BaseModel):
+    services: list[ServiceView]
+
+
+class StatusChange(BaseModel):
+    host: str
+    binary: CinderBinary
+    status: Literal["enabled", "disabled"]
+    disabled: bool
+    disabled_reason: str | None
+
+
+class ResetDone(BaseModel):
+    host: str
+    binary: CinderBinary
+    event: Literal["reset"]
+    from_state: State
+    to_state: State
+    reason: str
+    at: str = Field(description=TIME)
+    attempt: int
+    retries_left: int | None
+    next_retry_at: str | None
+
+
+class VersionLink(BaseModel):
+    rel: str
+    href: str
+
+
+class VersionInfo(BaseModel):
+    id: str
+    status: str
+    version: str = Field(description="the maximum microversion")
+    min_version: str
+    links: list[VersionLink]
+
+
+class Versions(BaseModel):
+    versions: list[VersionInfo]
+
+
+class FaultBody(BaseModel):
+    code: int
+    message: str
+
+
+_FAULT_MODELS: dict[int, type[BaseModel]] = {
+    code: create_model(f"Fault{code}", **{fault_name(code): (FaultBody, ...)})  # type: ignore[call-overload]
+    for code in (*FAULT_NAMES, 406, 500)
+}
+
+
+def faults(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error codes, each in Cinder's fault shape."""
+    return {code: {"model": _FAULT_MODELS[code], "description": f"{fault_name(code)} ({code})"} for code in codes}

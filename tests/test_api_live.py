@@ -1,0 +1,163 @@
+"""The API on a real uvicorn server on loopback, spoken to with httpx and fuzzed with schemathesis;
+and `statecore serve` as an operator starts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from api_support import ADMIN, POLICY, SERVICES, fleet
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
+from support import Harness
+
+from statecore.api import StoreSource, create_app
+from statecore.cli import main
+from statecore.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store an engine has written, as `statecore run` leaves it for `statecore serve`."""
+    path = tmp_path_factory.mktemp("live") / "state.sqlite"
+    store = open_store(str(path))
+    fleet(Harness(store=store))
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_url(store_file: Path) -> Iterator[str]:
+    """uvicorn on 127.0.0.1, on a port the kernel picks, in a thread; stopped at the end."""
+    app = create_app(StoreSource(open_store(str(store_file)), service_down_time=3600), POLICY)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (server.started and server.servers):
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_the_service_list_over_real_http(live_url):
+    response = httpx.get(f"{live_url}{SERVICES}", headers={**ADMIN, "OpenStack-API-Version": "volume 3.49"})
+    assert response.status_code == 200
+    assert response.headers["openstack-api-version"] == "volume 3.49"
+    assert response.headers["content-type"] == "application/json"
+    rows = {row["host"]: row for row in response.json()["services"]}
+    assert "backend_state" in rows["node1@lvm"] and "backend_state" not in rows["node1"]
+    assert rows["node2@array"]["lifecycle"] == "failed_permanent"
+
+
+def test_disable_and_enable_over_real_http_write_the_store(live_url, store_file):
+    with httpx.Client(base_url=live_url, headers=ADMIN) as http:
+        assert http.put(f"{SERVICES}/disable-log-reason", json={"host": "node3", "disabled_reason": "move"}).is_success
+        assert open_store(str(store_file)).statuses(["backup/node3"]) == {"backup/node3": (True, "move")}
+        assert http.put(f"{SERVICES}/enable", json={"host": "node3"}).json()["status"] == "enabled"
+
+
+def test_the_served_openapi_document_is_the_committed_one(live_url):
+    committed = json.loads((ROOT / "docs/openapi.json").read_text(encoding="utf-8"))
+    assert httpx.get(f"{live_url}/openapi.json").json() == committed
+
+
+@pytest.fixture(scope="module")
+def live_schema(live_url):
+    return schemathesis.openapi.from_url(f"{live_url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("live_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_generated_request_makes_the_live_server_fail(case, live_url):
+    """Bounded: a few examples an operation, as admin so requests get past the policy; no 5xx, and
+    every answer is one the document declares, in the shape it declares."""
+    checks = [not_a_server_error, response_schema_conformance, status_code_conformance]
+    case.call_and_validate(base_url=live_url, headers=ADMIN, checks=checks, timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(*args: str) -> subprocess.Popen[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "STATECORE_ADMIN_TOKEN"}
+    command = [sys.executable, "-m", "statecore", "serve", *args]
+    return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    port = free_port()
+    process = serve("--db", str(store_file), "--port", str(port), "--admin-token-file", str(token_file))
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers={"X-Auth-Token": "file-token"})
+                break
+            except httpx.ConnectError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "statecore serve did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200 and len(response.json()["services"]) == 4
+        assert httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers=ADMIN).status_code == 401
+        reset = httpx.put(f"http://127.0.0.1:{port}{SERVICES}/reset", json={"host": "node2@array"},
+                          headers={"X-Auth-Token": "file-token"})  # fmt: skip
+        assert reset.status_code == 409 and "engine that runs it" in reset.text
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`statecore ...` in this process, through ``main()`` as the console script runs it."""
+    monkeypatch.delenv("STATECORE_ADMIN_TOKEN", raising=False)
+    monkeypatch.setattr(sys, "argv", ["statecore", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "error: no admin token: pass --admin-token-file FILE or set STATECORE_ADMIN_TOKEN\n"),
+        (("--admin-token-file", "/nonexistent/token"), "error: cannot read the admin token file /nonexistent/token"),
+    ],
+)
+def test_statecore_serve_refuses_to_start_without_an_admin_token(monkeypatch, capsys, store_file, args, message):
+    code, err = run_main(monkeypatch, capsys, "serve", "--db", str(store_file), *args)
+    assert code == 2 and err.startswith(message) and len(err.splitlines()) == 1
+
+
+def test_statecore_serve_refuses_a_store_that_does_not_exist(monkeypatch, capsys, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("t")
+    code, err = run_main(monkeypatch, capsys, "serve", "--db", str(tmp_path / "no.sqlite"), "--admin-token-file",
+                         str(token_file))  # fmt: skip
+    assert code == 2 and "no store at" in err and not (tmp_path / "no.sqlite").exists()
