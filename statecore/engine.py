@@ -555,9 +555,19 @@ class Engine:
         self._publish_done()
 
     def _on_stats(self, sid: str) -> None:
+        """Poll a volume's stats; a changed backend_state is written through, so every host's
+        service list (``statecore service-list``, ``statecore serve``) shows it, not just ours."""
         service = self._services[sid]
-        if service.state is State.UP and service.driver is not None:
-            service.backend_state = backend_state(service.host, service.driver)
+        if service.state is not State.UP or service.driver is None:
+            return
+        value = backend_state(service.host, service.driver)
+        if value == service.backend_state:
+            return
+        service.backend_state = value
+        try:
+            self.store.set_backend_state(sid, value)
+        except Exception as error:  # the next change, or the next transition's commit, writes it
+            logger.warning("{}: backend_state {} not stored ({})", service.host, value, error)
 
     # -- report and capabilities jobs: one job per period, not one per service ------------------
 

@@ -154,3 +154,14 @@ def test_unknown_event_on_a_sql_store_writes_nothing(tmp_path):
     with pytest.raises(InvalidTransition):
         h.engine.fire("node1@lvm", "retry")
     assert len(h.engine.history()) == 2
+
+
+def test_a_polled_backend_state_reaches_the_shared_service_list_between_transitions(tmp_path):
+    h = sqlite_harness(tmp_path / "s.sqlite", backend_stats_polling_interval=30)
+    h.add("node1@lvm", "volume", h.driver("ok", backend_state=["up", "down"]))
+    h.engine.start()
+    h.engine.advance(10)
+    assert [row.backend_state for row in h.engine.fleet()] == ["up"]
+    h.engine.advance(20)
+    assert [row.backend_state for row in h.engine.fleet()] == ["down"]
+    assert len(h.engine.history()) == 2  # no transition was needed for it

@@ -93,6 +93,9 @@ class Store(Protocol):
         """Disable or enable a service (False: no such service); transitions never overwrite this."""
         ...
 
+    def set_backend_state(self, sid: str, value: str | None) -> None:
+        """A volume's latest polled backend_state, between transitions."""
+
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         """(disabled, reason) of those services, as admins last set them, from any host."""
         ...

@@ -32,6 +32,11 @@ class MemoryStore:
         state.disabled, state.disabled_reason = disabled, reason
         return True
 
+    def set_backend_state(self, sid: str, value: str | None) -> None:
+        state = self._services.get(sid)
+        if state is not None:
+            state.backend_state = value
+
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         return {sid: (s.disabled, s.disabled_reason) for sid in sids if (s := self._services.get(sid)) is not None}
 

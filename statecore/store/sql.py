@@ -119,6 +119,10 @@ class SqlStore:
             ).rowcount
         return bool(changed)
 
+    def set_backend_state(self, sid: str, value: str | None) -> None:
+        with self._tx() as connection:
+            connection.execute(update(services).where(services.c.id == sid).values(backend_state=value))
+
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         found: dict[str, tuple[bool, str | None]] = {}
         with self._tx() as connection:
