@@ -137,3 +137,33 @@ def test_demo_brings_both_late_services_up(tmp_path):
     events = [json.loads(line)["event_type"] for line in (tmp_path / ".statecore-demo/notifications.jsonl").open()]
     assert "volume.init.failure" in events and "backup.init.failure" in events
     assert events.count("volume.init.success") == 1 and events.count("backup.init.success") == 1
+
+
+def test_run_stops_cleanly_on_ctrl_c(tmp_path, array):
+    import signal
+    import sqlite3
+    import time
+
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    config = config_file(tmp_path, array, backups)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statecore", "run", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    db = tmp_path / "state.sqlite"
+    while time.monotonic() < deadline:  # bounded wait for the engine's first successes, not a sleep
+        try:
+            with sqlite3.connect(db) as probe:
+                if probe.execute("SELECT count(*) FROM statecore_history WHERE to_state = 'up'").fetchone()[0] == 2:
+                    break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "stopping: Ctrl-C" in out and "Traceback" not in err
