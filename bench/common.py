@@ -1,0 +1,132 @@
+"""What every benchmark shares: repeated runs, medians, ratios, and the rows they report."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from statecore import Engine, Settings
+from statecore.store import MemoryStore
+from statecore.testing import ScriptedDriver
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big and how often: ``--quick`` only proves the code paths still run."""
+
+    quick: bool
+    runs: int  # runs of a cheap measurement (each figure is their median)
+    heavy_runs: int  # runs of an expensive one (never fewer than 3)
+    dispatch_events: int
+    fleet: tuple[int, ...]
+    fleet_memory: tuple[int, ...]
+    sim_services: int
+    sim_seconds: float
+    realtime_services: int
+    realtime_window: float
+    store_events: int
+    heartbeat_ids: int
+    timers: int
+    timer_spread: float
+
+
+FULL = Sizes(
+    quick=False, runs=5, heavy_runs=3, dispatch_events=20_000, fleet=(10_000, 100_000),
+    fleet_memory=(10_000, 100_000), sim_services=10_000, sim_seconds=3600, realtime_services=10_000,
+    realtime_window=20.0, store_events=1_000, heartbeat_ids=10_000, timers=1_000,
+    timer_spread=3.0,
+)  # fmt: skip
+QUICK = Sizes(
+    quick=True, runs=3, heavy_runs=3, dispatch_events=2_000, fleet=(200, 1_000), fleet_memory=(200, 1_000),
+    sim_services=200, sim_seconds=600, realtime_services=200, realtime_window=1.5, store_events=60,
+    heartbeat_ids=500, timers=100, timer_spread=0.5,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of a result table: a median, and its ratio to the baseline measured alongside it."""
+
+    section: str
+    name: str
+    value: float
+    unit: str
+    runs: int
+    baseline: str | None = None
+    ratio: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Section:
+    """A benchmark's figures plus the prose the document shows under its table."""
+
+    title: str
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    facts: dict[str, str] = field(default_factory=dict)
+    """Versions and the like that a benchmark learns while running (the PostgreSQL server's)."""
+
+    def add(self, name: str, samples: list[float], unit: str, note: str = "") -> Figure:
+        figure = Figure(self.title, name, statistics.median(samples), unit, len(samples), note=note)
+        self.figures.append(figure)
+        return figure
+
+    def compare(self, figure: Figure, baseline: Figure) -> None:
+        """Replace ``figure`` by itself with a ratio to ``baseline`` (same process, same run)."""
+        index = self.figures.index(figure)
+        ratio = figure.value / baseline.value if baseline.value else None
+        self.figures[index] = Figure(**{**figure.__dict__, "baseline": baseline.name, "ratio": ratio})
+
+
+def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
+    return [measure() for _ in range(runs)]
+
+
+def interleave(runs: int, *measures: Callable[[], float]) -> list[list[float]]:
+    """Run the measurements in turns (A B A B ...), so a noisy neighbour hurts all of them alike."""
+    samples: list[list[float]] = [[] for _ in measures]
+    for _ in range(runs):
+        for index, measure in enumerate(measures):
+            samples[index].append(measure())
+    return samples
+
+
+def rate(count: int, action: Callable[[], Any]) -> float:
+    """``count`` things done by ``action``, per second of wall-clock time."""
+    start = time.perf_counter()
+    action()
+    return count / (time.perf_counter() - start)
+
+
+class CountingSink:
+    """A sink that only counts: a fleet's notifications would otherwise dominate its memory."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def emit(self, envelope: Any) -> None:
+        self.count += 1
+
+
+def host(index: int, binary: str) -> str:
+    return f"node{index}@lvm" if binary == "volume" else f"node{index}"
+
+
+def fleet_engine(count: int, *, settings: Settings | None = None, store: Any = None, real_time: bool = False) -> Engine:
+    """``count`` services, half volume and half backup, each a driver that initializes at once."""
+    options: dict[str, Any] = {
+        "settings": settings or Settings(),
+        "sinks": [CountingSink()],
+        "store": store if store is not None else MemoryStore(),
+    }
+    engine = Engine(**options) if real_time else Engine.virtual_time(**options)
+    for index in range(count):
+        binary = "volume" if index % 2 == 0 else "backup"
+        engine.add_service(host(index, binary), binary, ScriptedDriver(["ok"]))
+    return engine
