@@ -31,7 +31,7 @@ from statecore.errors import InitTimeout, InvalidTransition, StatecoreError, Unk
 from statecore.guards import PREDICATES, Context
 from statecore.machine import LifecycleMachine, Step
 from statecore.notify import DeliveryThread, LoguruSink, Notifier, Sink
-from statecore.probes import backend_state, is_working
+from statecore.probes import Prober, backend_state
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord, iso, uuid4_text
 from statecore.service import Service
 from statecore.settings import Settings, load_settings
@@ -93,6 +93,7 @@ class Engine:
             VirtualAttempts(self._on_outcome, self.timers) if self.virtual else ThreadAttempts(self._on_outcome)
         )
         resolution = timedelta(0) if self.virtual else REAL_TIME_EXPIRY_RESOLUTION
+        self._prober = Prober(threaded=not self.virtual)
         self._expiries = Deadlines(self.timers, "watchdog", self._on_expiries, resolution)
         self._started_at: datetime | None = None
         self._adopted: set[str] = set()
@@ -208,6 +209,8 @@ class Engine:
             name = _event(service, event)
         if name is Event.START and error is None and service.state is State.STARTING:
             error = self._load_driver(service)  # the start guard asks whether the driver loads
+        elif name is Event.RESET and service.driver is None:
+            self._load_driver(service)  # the cause may be fixed now; if not, the attempt fails with it
         with self._lock:
             record = self._dispatch(service, name, strict=True, reason=reason, error=error)
         self._publish_done()
@@ -346,7 +349,7 @@ class Engine:
         if wait is not None:
             self.timers.at("notify|retry", self.clock.now() + timedelta(seconds=wait), self._publish_done)
 
-    def _set_status(self, service: Service, disabled: bool, reason: str | None) -> ServiceRow:
+    def _set_status(self, service: Service, disabled: bool, reason: str | None, *, publish: bool = True) -> ServiceRow:
         """Disable or enable, audited like a transition: a history row and a notification, one commit."""
         action = admin_action(AdminAction.DISABLE if disabled else AdminAction.ENABLE)
         with self._lock:
@@ -365,7 +368,8 @@ class Engine:
                 raise
             self.notifier.publish(envelope)
             row = self._row(service, admin=True)
-        self._publish_done()
+        if publish:
+            self._publish_done()
         return row
 
     # -- actions named in the table: they change counters now and return effects for later -----
@@ -465,17 +469,23 @@ class Engine:
         except StatecoreError as failure:
             service.load_error = failure
             return failure
+        service.load_error = None
         return None
 
     def _bring_up(self, service: Service) -> None:
-        """A new service starts; a stored one carries on from its state with timers derived from it."""
-        if service.state is State.STARTING:
-            error = self._load_driver(service)
-            with self._lock:
-                self._dispatch(service, Event.START, strict=True, error=error)
-        elif service.id in self._adopted:
-            self._adopted.discard(service.id)
-            self._recover(service)
+        """A new service starts; a stored one carries on from its state with timers derived from it.
+        A store outage does not strand it in ``starting``: it is tried again a second later."""
+        try:
+            if service.state is State.STARTING:
+                error = self._load_driver(service)
+                with self._lock:
+                    self._dispatch(service, Event.START, strict=True, error=error)
+            elif service.id in self._adopted:
+                self._recover(service)
+                self._adopted.discard(service.id)
+        except StoreUnavailable as failure:
+            logger.error("{}: not started, the store refused ({}); retrying in 1 s", service.host, failure)
+            self.timers.at(f"redo|{service.id}|start", self.clock.now() + STORE_RETRY, self._bring_up, service)
         self._publish_done()
 
     def _recover(self, service: Service) -> None:
@@ -590,7 +600,7 @@ class Engine:
         """Heartbeat every initialized service whose driver works, in one batch to the store."""
         with self._lock:
             members = [s for s in self._groups[group].values() if s.initialized and s.state in (State.UP, State.DOWN)]
-        working = [s for s in members if is_working(s.driver)]
+        working = self._prober.working(members, _probe_limit(group))
         now = self.clock.now()
         try:
             recorded = self.store.record_heartbeats([s.id for s in working], now)
@@ -620,15 +630,20 @@ class Engine:
         """An admin may disable or enable a service in the store from another host (``statecore
         disable``); the owning engine takes the change over and audits it, within a report interval."""
         members = self._groups[group]
-        try:
-            statuses = self.store.statuses(list(members))
-        except Exception:
-            return  # the store outage is already logged by the heartbeat above
+        with self._lock:  # read and compare at once: a local disable committed in between must not be undone
+            try:
+                statuses = self.store.statuses(list(members))
+            except Exception:
+                return  # the store outage is already logged by the heartbeat above
+            self._take_over(members, statuses)
+        self._publish_done()
+
+    def _take_over(self, members: dict[str, Service], statuses: dict[str, tuple[bool, str | None]]) -> None:
         for sid, (disabled, reason) in statuses.items():
             service = members[sid]
             if (service.disabled, service.disabled_reason) != (disabled, reason):
                 try:
-                    self._set_status(service, disabled, reason)
+                    self._set_status(service, disabled, reason, publish=False)
                 except StoreUnavailable:
                     return
 
@@ -636,8 +651,9 @@ class Engine:
         """While up: a driver that stopped working is lost; a volume driver's stats are refreshed."""
         with self._lock:
             members = [s for s in self._groups[group].values() if s.state is State.UP]
+        working = {s.id for s in self._prober.working(members, _probe_limit(group))}
         for service in members:
-            if not is_working(service.driver):
+            if service.id not in working:
                 self._timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
             elif service.binary == "volume":
                 self._on_stats(service.id)
@@ -661,6 +677,11 @@ class Engine:
 
 _EVENTS: dict[str, Event] = {e.value: e for e in Event}
 """Event by name (an Event is its own name): a dict hit is faster than ``Event(name)`` on every fire."""
+
+
+def _probe_limit(group: str) -> float:
+    """How long a report or capabilities round waits for drivers: half its period, at most 5 s."""
+    return min(float(group.rsplit("|", 1)[1]) / 2, 5.0)
 
 
 def _event(service: Service, event: Event | str) -> Event:

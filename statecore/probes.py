@@ -7,7 +7,9 @@ logged warning, as BEHAVIOR.md section 8 asks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from loguru import logger
 
@@ -40,3 +42,48 @@ def backend_state(host: str, driver: Driver | None) -> str:
         logger.warning("{}: malformed backend_state {!r} in stats; reporting down", host, value)
         return "down"
     return value
+
+
+class Prober:
+    """Asks a group's drivers ``is_working()`` without letting one hung driver stall the group.
+
+    Real time: the calls run in a thread per round and the job waits at most ``limit`` seconds;
+    drivers that have not answered by then count as not working, and the one stuck in its call
+    is skipped by later rounds until that call returns. Virtual time: plain calls, in order.
+    """
+
+    def __init__(self, *, threaded: bool) -> None:
+        self.threaded = threaded
+        self._stuck: set[str] = set()
+        self._lock = threading.Lock()
+
+    def working(self, services: Sequence[Any], limit: float) -> list[Any]:
+        if not self.threaded:
+            return [s for s in services if is_working(s.driver)]
+        with self._lock:
+            candidates = [s for s in services if s.id not in self._stuck]
+        answered: list[Any] = []
+        current: list[str | None] = [None]
+        done = threading.Event()
+
+        def round_() -> None:
+            for service in candidates:
+                current[0] = service.id
+                ok = is_working(service.driver)
+                with self._lock:
+                    if service.id in self._stuck:  # its round gave up on it; it is back for the next one
+                        self._stuck.discard(service.id)
+                        return
+                    if ok:
+                        answered.append(service)
+            done.set()
+
+        threading.Thread(target=round_, name="statecore-probe", daemon=True).start()
+        if done.wait(limit):
+            return answered
+        with self._lock:
+            if current[0] is not None:
+                self._stuck.add(current[0])
+                logger.warning("is_working() of {} did not answer within {:g} s; counted as not working",
+                               current[0], limit)  # fmt: skip
+            return list(answered)

@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from statecore.clock import Clock, VirtualClock
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+ONE_SHOT_INSTANCES = 64
 
 
 class _OneShot(BaseTrigger):
@@ -219,7 +220,9 @@ class Timers:
         job._scheduler, job._jobstore_alias = scheduler, "default"
         job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, {}
         job.trigger, job.executor, job.next_run_time = _OneShot(when), "default", when
-        job.misfire_grace_time, job.coalesce, job.max_instances = None, True, 1
+        # A one-shot may be re-armed while it runs (the watchdog re-arms itself before its commits);
+        # with max_instances=1 APScheduler would skip, then delete, the new run. Tokens guard overlap.
+        job.misfire_grace_time, job.coalesce, job.max_instances = None, True, ONE_SHOT_INSTANCES
         store = self._store
         with scheduler._jobstores_lock:
             if store.lookup_job(job_id) is None:

@@ -122,3 +122,20 @@ def test_history_keeps_every_transition_of_a_service():
         ("init_succeeded", "up"),
     ]  # fmt: skip
     assert len(h.engine.history()) == 6
+
+
+def test_reset_reloads_a_driver_whose_library_was_missing_at_start():
+    h = Harness()
+    h.engine.add_service("node1@lvm", "volume", "statecore.testing:ScriptedDriver", driver_options={"attempts": ["ok"]})
+    import statecore.testing as testing
+
+    real = testing.ScriptedDriver
+    del testing.ScriptedDriver  # the library is "not installed" at start
+    try:
+        h.engine.start()
+    finally:
+        testing.ScriptedDriver = real
+    assert h.lifecycle("node1@lvm") == "failed_permanent"
+    h.engine.reset("node1@lvm")  # installed since: reset loads it again
+    h.engine.advance(0)
+    assert h.lifecycle("node1@lvm") == "up"

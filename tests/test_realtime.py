@@ -70,3 +70,33 @@ def test_shutdown_right_after_up_raises_nothing_in_the_scheduler_thread():
     finally:
         threading.excepthook = previous
     assert failures == []
+
+
+class HangingProbe(ScriptedDriver):
+    """Sets up fine, then hangs in is_working() until released, as a driver stuck on dead storage."""
+
+    def __init__(self) -> None:
+        super().__init__(["ok"])
+        self.hang = threading.Event()
+        self.release_probe = threading.Event()
+
+    def is_working(self) -> bool:
+        if self.hang.is_set():
+            self.release_probe.wait(10)
+        return True
+
+
+def test_a_driver_hanging_in_is_working_does_not_take_its_neighbours_down():
+    waiter = Waiter("volume.service.down")
+    settings = Settings(report_interval=0.2, service_down_time=1, backend_stats_polling_interval=3)
+    engine = Engine(settings, sinks=[waiter])
+    bad = HangingProbe()
+    engine.add_service("bad@lvm", "volume", bad)
+    engine.add_service("good@lvm", "volume", ScriptedDriver(["ok"]))
+    with engine:
+        bad.hang.set()
+        assert waiter.seen.wait(timeout=5)  # the hung one expires...
+        states = {row.host: row.lifecycle.value for row in engine.service_list()}
+        bad.release_probe.set()
+    assert waiter.envelopes[-1]["payload"]["host"] == "bad@lvm"
+    assert states == {"bad@lvm": "down", "good@lvm": "up"}  # ...its neighbour keeps its heartbeats

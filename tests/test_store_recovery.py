@@ -184,3 +184,41 @@ def test_sigkill_in_the_middle_of_a_retry_sequence_loses_nothing(tmp_path):
     expected = history_rows(uninterrupted)
     assert len(expected) == 8 and expected[-1][2] == "failed_permanent"
     assert history_rows(crashed) == expected
+
+
+def test_reset_after_a_restart_sets_up_the_driver_it_never_loaded(tmp_path):
+    first = on_file(tmp_path / "s.sqlite", reinit_driver_count=1)
+    first.add("node1@lvm", "volume", first.driver("recoverable"))
+    first.engine.start()
+    first.engine.advance(10)
+    assert first.lifecycle("node1@lvm") == "failed_permanent"
+
+    second = on_file(tmp_path / "s.sqlite", start=first.clock.now(), reinit_driver_count=1)
+    fixed = second.add("node1@lvm", "volume", second.driver("ok"))
+    second.engine.start()
+    second.engine.reset("node1@lvm")  # the admin fixed the storage
+    second.engine.advance(1)
+    assert (second.lifecycle("node1@lvm"), fixed.calls) == ("up", 1)
+
+
+def test_a_store_blip_during_start_delays_a_service_instead_of_stranding_it():
+    from statecore.store import MemoryStore, StoreUnavailable
+
+    class Blip(MemoryStore):
+        fails = 1
+
+        def commit(self, *args, **kwargs):
+            if self.fails:
+                self.fails -= 1
+                raise StoreUnavailable("store write failed: database is locked")
+            return super().commit(*args, **kwargs)
+
+    h = Harness(store=Blip())
+    for host in ("node1@lvm", "node2@lvm", "node3@lvm"):
+        h.add(host, "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(1)
+    assert {row.host: row.lifecycle.value for row in h.engine.service_list()} == dict.fromkeys(
+        ("node1@lvm", "node2@lvm", "node3@lvm"), "up"
+    )
+    assert h.t(h.engine.history("node1@lvm")[0].at) == 1  # retried a second later
