@@ -570,10 +570,11 @@ class Engine:
         service = self._services[sid]
         if service.state is not State.UP or service.driver is None:
             return
-        value = backend_state(service.host, service.driver)
-        if value == service.backend_state:
-            return
-        service.backend_state = value
+        value = backend_state(service.host, service.driver)  # a driver call: never under the lock
+        with self._lock:
+            if service.state is not State.UP or value == service.backend_state:
+                return  # it left up while its stats were asked for: nothing to publish
+            service.backend_state = value
         try:
             self.store.set_backend_state(sid, value)
         except Exception as error:  # the next change, or the next transition's commit, writes it
