@@ -314,7 +314,7 @@ class Engine:
         )  # fmt: skip
         envelope = record.envelope(self._message_id())
         try:
-            self.store.commit(service.stored(self.owner), record, envelope, self.notifier.names)
+            self.store.commit(service.stored(self.owner, record.retries_left), record, envelope, self.notifier.names)
         except StoreUnavailable:
             service.restore(before)
             raise

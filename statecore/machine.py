@@ -4,6 +4,9 @@ One definition-only machine per binary (``model=None``) serves every service
 of that binary: firing ``machine.events[name].trigger(service)`` costs the same
 as a single-model machine and adds no memory per service, unlike ``add_model``
 or ``LockedMachine`` (see docs/decisions.md). The engine holds its own lock.
+The machine is a ``FrozenMachine`` (statecore/frozen.py): the rulebook never
+changes once built, so its events dispatch from a compiled table instead of
+walking transitions' callback lists, which statecore leaves empty.
 
 Firing is the engine's hot path, so each row is compiled once into a ``Step``
 (its destination, notification type and actions, looked up per event
@@ -17,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from transitions import EventData, Machine
-
+from statecore.frozen import FrozenMachine
 from statecore.guards import Context, Predicate
 from statecore.table import Action, Event, Guard, Priority, Rule, Rulebook, State
 
@@ -44,13 +46,11 @@ class LifecycleMachine:
         self.book = book
         self.steps = {id(rule): _step(book, rule) for rule in book.rules}
         """Keyed by the row's identity: rows are module constants, and hashing a pydantic row costs µs."""
-        self.machine = Machine(
-            model=None,
+        self.machine = FrozenMachine(
             states=[state.value for state in State],
             initial=State.STARTING.value,
             transitions=[self._transition(rule, predicates) for rule in book.rules],
             auto_transitions=False,
-            send_event=True,
             model_attribute=MODEL_ATTRIBUTE,
         )
         self._triggers = {event: self.machine.events[event.value].trigger for event in Event}
@@ -86,13 +86,11 @@ def _step(book: Rulebook, rule: Rule) -> Step:
     )
 
 
-def _condition(predicate: Predicate, rule: Rule) -> Callable[[EventData], bool]:
-    def holds(event_data: EventData) -> bool:
-        ctx: Context = event_data.kwargs["ctx"]
+def _condition(predicate: Predicate, rule: Rule) -> Callable[..., bool]:
+    def holds(*, ctx: Context) -> bool:
         if predicate(ctx):
             ctx.fired = rule
             return True
         return False
 
     return holds
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,11 +21,12 @@ def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a 'Z', microseconds kept, the same in every output.
 
     Formatted with ``%`` from the fields: every notification formats one or two instants, and this
-    is half the cost of ``strftime`` (a third less than ``isoformat``) for the same text.
+    is half the cost of ``strftime`` (a third less than ``isoformat``) for the same text. The
+    engine's clocks already give UTC, and ``astimezone`` would cost as much again.
     """
     if moment is None:
         return None
-    m = moment.astimezone(UTC)
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     fields = (m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % fields  # noqa: UP031 (faster than an f-string here)
 
@@ -50,8 +51,14 @@ class ErrorInfo:
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
-@dataclass(frozen=True, slots=True)
-class TransitionRecord:
+class TransitionRecord(NamedTuple):
+    """One fired transition (or audited admin action), immutable.
+
+    A named tuple rather than a frozen dataclass: one is built for every event, and a frozen
+    dataclass sets each of its fourteen fields through ``object.__setattr__`` (3.5 µs against
+    0.7 µs here, docs/performance.md).
+    """
+
     host: str
     binary: Binary
     zone: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from enum import Enum
 from operator import attrgetter
 from typing import Any
 
@@ -26,6 +27,14 @@ MUTABLE = (
 
 
 _SNAPSHOT = attrgetter(*MUTABLE)
+
+
+class Missing(Enum):
+    MISSING = "missing"
+
+
+MISSING = Missing.MISSING
+"""Not given (``None`` is a value of ``retries_left``: no limit)."""
 
 
 class Service:
@@ -74,15 +83,15 @@ class Service:
     def retries_left(self) -> int | None:
         return retries_left(self.binary, self.settings, self.attempt)
 
-    def stored(self, owner: str) -> ServiceState:
+    def stored(self, owner: str, retries_left: int | Missing | None = MISSING) -> ServiceState:
+        """What the store keeps; positional, in ``ServiceState``'s field order, since every transition
+        builds one (keywords cost three times as much). ``retries_left`` if the caller has it already."""
         error = self.last_error
         return ServiceState(
-            host=self.host, binary=self.binary, zone=self.zone, owner=owner, lifecycle=self.state,
-            disabled=self.disabled, disabled_reason=self.disabled_reason, initialized=self.initialized,
-            last_ok=self.last_ok, updated_at=self.updated_at, attempt=self.attempt,
-            total_attempts=self.total_attempts, retries_left=self.retries_left(), last_delay=self.last_delay,
-            next_retry_at=self.next_retry_at, last_error_type=error.type if error else None,
-            last_error_message=error.message if error else None, backend_state=self.backend_state,
+            self.host, self.binary, self.zone, owner, self.state, self.disabled, self.disabled_reason,
+            self.initialized, self.last_ok, self.updated_at, self.attempt, self.total_attempts,
+            self.retries_left() if retries_left is MISSING else retries_left, self.last_delay, self.next_retry_at,
+            error.type if error else None, error.message if error else None, self.backend_state,
         )  # fmt: skip
 
     def adopt(self, stored: ServiceState) -> None:
