@@ -168,4 +168,3 @@ def _server_version(url: str) -> str:
             return str(connection.execute(text("SHOW server_version")).scalar_one())
     finally:
         store.close()
-

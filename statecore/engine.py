@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from loguru import logger
+from transitions import MachineError
 
 from statecore.attempts import ThreadAttempts, VirtualAttempts
 from statecore.backoff import backoff_delay, retry_rng
@@ -98,6 +99,8 @@ class Engine:
         self._started_at: datetime | None = None
         self._adopted: set[str] = set()
         self._store_down = False
+        self._stats_due: dict[str, None] = {}
+        """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
 
     @classmethod
     def virtual_time(cls, start: datetime | None = None, **options: Any) -> Engine:
@@ -207,9 +210,9 @@ class Engine:
         name = _EVENTS.get(event) if isinstance(event, str) else None
         if name is None:
             name = _event(service, event)
-        if name is Event.START and error is None and service.state is State.STARTING:
+        if name is _START and error is None and service.state is _STARTING:
             error = self._load_driver(service)  # the start guard asks whether the driver loads
-        elif name is Event.RESET and service.driver is None:
+        elif name is _RESET and service.driver is None:
             self._load_driver(service)  # the cause may be fixed now; if not, the attempt fails with it
         with self._lock:
             record = self._dispatch(service, name, strict=True, reason=reason, error=error)
@@ -280,18 +283,19 @@ class Engine:
         The engine's hot path: what it still costs, and why, is measured in docs/performance.md.
         """
         machine = self._machines[service.binary]
-        if (service.state, event) not in machine.allowed:
-            if strict:
-                allowed = ", ".join(e.value for e in machine.book.allowed_events(service.state)) or "none"
-                raise InvalidTransition(
-                    service.host, service.binary, service.state.value, event.value, f"allowed: {allowed}"
-                )
-            return None
         now = self.clock.now()
         fatal = error is not None and self.classifier(error)
         ctx = Context(service.settings, service.attempt, service.last_ok, now, service.initialized, error, fatal)
         source, before = service.state, service.snapshot()
-        step = machine.fire(service, event, ctx)
+        try:
+            step = machine.fire(service, event, ctx)
+        except MachineError:  # no row starts from this state: checked by the machine, not twice
+            if strict:
+                allowed = ", ".join(e.value for e in machine.book.allowed_events(source)) or "none"
+                raise InvalidTransition(
+                    service.host, service.binary, source.value, event.value, f"allowed: {allowed}"
+                ) from None
+            return None
         if step is None:
             if strict:
                 book = machine.book
@@ -328,11 +332,11 @@ class Engine:
         event = step.rule.event
         if error is not None:
             return f"{step.guard_label or 'attempt failed'}: {ErrorInfo.of(error)}"
-        if event is Event.RETRY:
+        if event is _RETRY:
             wait = f"{service.last_delay:g} s" if service.last_delay is not None else "its wait"
             kind = "backoff retry" if service.binary == "volume" else "periodic re-init"
             return f"{kind} {service.attempt} after {wait}"
-        if event is Event.HEARTBEAT_EXPIRED:
+        if event is _EXPIRED:
             return f"no heartbeat since {iso(service.last_ok)} ({service.settings.service_down_time:g} s)"
         return _REASONS.get(event) or step.guard_label or event.value
 
@@ -407,7 +411,7 @@ class Engine:
         service.last_error = None
         effects.append(partial(self._arm_expiry, service))
         if service.binary == "volume":
-            effects.append(partial(self.timers.at, f"stats|{service.id}", now, self._on_stats, service.id))
+            effects.append(partial(self._poll_stats_soon, service.id, now))
 
     def _disarm(self, service: Service, now: datetime, effects: Effects) -> None:
         self._cancel_retry(service, effects)
@@ -564,6 +568,20 @@ class Engine:
                     self._expiries.arm(sid, now + STORE_RETRY)
         self._publish_done()
 
+    def _poll_stats_soon(self, sid: str, now: datetime) -> None:
+        """A volume's stats are polled at the instant it enters ``up``, outside the lock: every volume
+        that comes up before the ``stats`` job runs joins its batch, so a fleet coming up arms one job
+        (and one re-entering ``up`` while the job is pending costs a dict write, not a job)."""
+        if not self._stats_due:
+            self.timers.at("stats", now, self._on_stats_due)
+        self._stats_due[sid] = None
+
+    def _on_stats_due(self) -> None:
+        with self._lock:
+            due, self._stats_due = self._stats_due, {}
+        for sid in due:
+            self._on_stats(sid)
+
     def _on_stats(self, sid: str) -> None:
         """Poll a volume's stats; a changed backend_state is written through, so every host's
         service list (``statecore service-list``, ``statecore serve``) shows it, not just ours."""
@@ -675,6 +693,10 @@ class Engine:
     def _row(self, service: Service, *, admin: bool) -> ServiceRow:
         return service.stored(self.owner).row(alive=service.state is State.UP, admin=admin)
 
+
+_START, _RESET, _RETRY, _EXPIRED = Event.START, Event.RESET, Event.RETRY, Event.HEARTBEAT_EXPIRED
+_STARTING = State.STARTING
+"""Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
 
 _EVENTS: dict[str, Event] = {e.value: e for e in Event}
 """Event by name (an Event is its own name): a dict hit is faster than ``Event(name)`` on every fire."""

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from transitions import Machine
+
 from statecore.frozen import FrozenMachine
 from statecore.guards import Context, Predicate
 from statecore.table import Action, Event, Guard, Priority, Rule, Rulebook, State
@@ -42,11 +44,15 @@ class Step:
 
 
 class LifecycleMachine:
-    def __init__(self, book: Rulebook, predicates: dict[Guard, Predicate]) -> None:
+    def __init__(
+        self, book: Rulebook, predicates: dict[Guard, Predicate], *, machine_class: type[Machine] = FrozenMachine
+    ) -> None:
+        """``machine_class``: a plain ``transitions.Machine`` also works (the benchmarks compare the two)."""
         self.book = book
         self.steps = {id(rule): _step(book, rule) for rule in book.rules}
         """Keyed by the row's identity: rows are module constants, and hashing a pydantic row costs µs."""
-        self.machine = FrozenMachine(
+        self.machine = machine_class(
+            model=None,
             states=[state.value for state in State],
             initial=State.STARTING.value,
             transitions=[self._transition(rule, predicates) for rule in book.rules],
@@ -55,8 +61,6 @@ class LifecycleMachine:
         )
         self._triggers = {event: self.machine.events[event.value].trigger for event in Event}
         self._unguarded = {(r.source, r.event): self.steps[id(r)] for r in book.rules if r.guard is None}
-        self.allowed: frozenset[tuple[State, Event]] = frozenset((r.source, r.event) for r in book.rules)
-        """The (state, event) pairs some row starts from: any other event is invalid in that state."""
 
     def fire(self, model: object, event: Event, ctx: Context) -> Step | None:
         """Run the event on ``model`` (with ``state`` and ``fsm_state``); returns the row that fired, if any."""

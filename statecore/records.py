@@ -78,26 +78,28 @@ class TransitionRecord(NamedTuple):
         """The oslo.messaging-style notification for this transition (BEHAVIOR.md section 7).
 
         States and events go in as plain strings (``str()`` of a StrEnum member is its value, and
-        cheaper than ``.value``), so sinks and JSON see exactly the table's names.
+        cheaper than ``.value``), so sinks and JSON see exactly the table's names. The fields are
+        unpacked at once: one step, where fourteen attribute reads of a named tuple are fourteen.
         """
+        host, binary, zone, event, source, dest, at, reason, error, attempt, left, next_retry_at, kind, priority = self
         return {
             "message_id": str(message_id),
-            "publisher_id": f"{self.binary}.{self.host}",
-            "event_type": self.event_type,
-            "priority": self.priority,
-            "timestamp": iso(self.at),
+            "publisher_id": f"{binary}.{host}",
+            "event_type": kind,
+            "priority": priority,
+            "timestamp": iso(at),
             "payload": {
-                "host": self.host,
-                "binary": self.binary,
-                "zone": self.zone,
-                "from_state": str(self.from_state),
-                "to_state": str(self.to_state),
-                "event": str(self.event),
-                "reason": self.reason,
-                "error": None if self.error is None else {"type": self.error.type, "message": self.error.message},
-                "attempt": self.attempt,
-                "retries_left": self.retries_left,
-                "next_retry_at": iso(self.next_retry_at),
+                "host": host,
+                "binary": binary,
+                "zone": zone,
+                "from_state": str(source),
+                "to_state": str(dest),
+                "event": str(event),
+                "reason": reason,
+                "error": None if error is None else {"type": error.type, "message": error.message},
+                "attempt": attempt,
+                "retries_left": left,
+                "next_retry_at": None if next_retry_at is None else iso(next_retry_at),
             },
         }
 

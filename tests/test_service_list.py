@@ -25,6 +25,24 @@ def test_backend_state_follows_the_drivers_stats(reported, shown, caplog_loguru)
         assert "backend_state is down" in caplog_loguru.text or "malformed backend_state" in caplog_loguru.text
 
 
+def test_volumes_entering_up_together_share_one_stats_poll_job():
+    h = Harness(backend_stats_polling_interval=30)
+    hosts = {"node1@lvm": ["up", "up"], "node2@lvm": ["up", "down"], "node3@lvm": ["up", "degraded"]}
+    for name, polls in hosts.items():
+        h.add(name, "volume", h.driver("ok", backend_state=polls))
+    h.engine.start()
+    h.engine.advance(0)
+    for name in hosts:  # down and up again at one instant: each up entry asks for a poll
+        h.engine.fire(name, "heartbeat_expired")
+        h.engine.fire(name, "heartbeat")
+    assert [job for job in h.job_ids() if job.startswith("stats")] == ["stats"]
+    h.engine.advance(0)
+    assert {row.host: row.backend_state for row in h.engine.service_list()} == {
+        "node1@lvm": "up", "node2@lvm": "down", "node3@lvm": "down"
+    }
+    assert "stats" not in h.job_ids()
+
+
 def test_backend_state_is_refreshed_by_the_stats_job():
     h = started("up", "down")
     h.engine.advance(30)

@@ -49,13 +49,17 @@ class MemoryStore:
         *,
         status: bool = False,
     ) -> None:
-        previous = self._services.get(state.id)
+        sid, message_id, outbox = state.id, envelope["message_id"], self._outbox
+        previous = self._services.get(sid)
         if previous is not None and not status:  # an admin may have changed these outside any transition
             state.disabled, state.disabled_reason = previous.disabled, previous.disabled_reason
-        self._services[state.id] = state
+        self._services[sid] = state
         self._history.append(record)
         for sink in sinks:
-            self._outbox.setdefault(sink, {})[envelope["message_id"]] = envelope
+            box = outbox.get(sink)
+            if box is None:
+                box = outbox[sink] = {}
+            box[message_id] = envelope
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         for sid in service_ids:
