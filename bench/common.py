@@ -35,7 +35,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    quick=False, runs=5, heavy_runs=3, dispatch_events=20_000, fleet=(10_000, 100_000),
+    quick=False, runs=7, heavy_runs=3, dispatch_events=20_000, fleet=(10_000, 100_000),
     fleet_memory=(10_000, 100_000), sim_services=10_000, sim_seconds=3600, realtime_services=10_000,
     realtime_window=20.0, store_events=1_000, heartbeat_ids=10_000, timers=1_000,
     timer_spread=3.0,
@@ -59,6 +59,8 @@ class Figure:
     baseline: str | None = None
     ratio: float | None = None
     note: str = ""
+    samples: tuple[float, ...] = ()
+    """Each run's value, in the order run: the ratio pairs them with the baseline's, turn by turn."""
 
 
 @dataclass
@@ -72,14 +74,24 @@ class Section:
     """Versions and the like that a benchmark learns while running (the PostgreSQL server's)."""
 
     def add(self, name: str, samples: list[float], unit: str, note: str = "") -> Figure:
-        figure = Figure(self.title, name, statistics.median(samples), unit, len(samples), note=note)
+        figure = Figure(self.title, name, statistics.median(samples), unit, len(samples), note=note,
+                        samples=tuple(samples))  # fmt: skip
         self.figures.append(figure)
         return figure
 
     def compare(self, figure: Figure, baseline: Figure) -> None:
-        """Replace ``figure`` by itself with a ratio to ``baseline`` (same process, same run)."""
+        """Replace ``figure`` by itself with a ratio to ``baseline`` (same process, same run).
+
+        The ratio is the median of the turns' ratios: each turn measured both back to back, so a
+        moment when the machine was busy slows both of that turn, where the ratio of two medians
+        could pair a quiet run of one with a busy run of the other.
+        """
         index = self.figures.index(figure)
-        ratio = figure.value / baseline.value if baseline.value else None
+        pairs = list(zip(figure.samples, baseline.samples, strict=False))
+        if pairs and len(figure.samples) == len(baseline.samples) and all(b for _, b in pairs):
+            ratio: float | None = statistics.median(f / b for f, b in pairs)
+        else:
+            ratio = figure.value / baseline.value if baseline.value else None
         self.figures[index] = Figure(**{**figure.__dict__, "baseline": baseline.name, "ratio": ratio})
 
 
