@@ -51,3 +51,18 @@ def test_machine_section_names_no_host(report):
     machine = report.split("## Machine", 1)[1].split("##", 1)[0]
     assert re.search(r"cores: \d+", machine) and "memory:" in machine and "CPU:" in machine
     assert socket.gethostname() not in report
+
+
+def test_a_ratio_pairs_each_run_with_the_baseline_run_beside_it():
+    """Turn 2 was busy for both sides: pairing turns ignores it, a ratio of medians would not."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.common import Section
+    finally:
+        sys.path.remove(str(ROOT))
+    section = Section("t")
+    figure = section.add("engine", [50.0, 10.0, 52.0], "events/s")
+    baseline = section.add("bare", [100.0, 20.0, 90.0], "events/s")
+    section.compare(figure, baseline)
+    assert section.figures[0].ratio == pytest.approx(0.5)  # median of 0.5, 0.5, 0.578
+    assert section.figures[0].value == 50.0 and section.figures[0].baseline == "bare"
