@@ -39,11 +39,14 @@ from statecore.settings import Settings, load_settings
 from statecore.store import MemoryStore, Store, StoreUnavailable, service_id
 from statecore.table import BINARIES, Action, AdminAction, Binary, Event, State, admin_action, rulebook
 from statecore.timers import Timers
+from statecore.workers import DaemonWorkers
 
 LIVE_STATES = (State.UP, State.FAILED_RECOVERABLE)
 RETRYABLE_STATES = (State.FAILED_RECOVERABLE, State.DOWN)
 STORE_RETRY = timedelta(seconds=1)
 REAL_TIME_EXPIRY_RESOLUTION = timedelta(milliseconds=50)
+STATS_WORKERS = 8
+"""Threads for the stats polls of volumes entering ``up`` in real time (APScheduler's pool had 10)."""
 """Real-time expiries that lie this close together share one run of the expiry job (see deadlines.py)."""
 _REASONS = {
     Event.START: "driver loaded; first attempt",
@@ -101,6 +104,7 @@ class Engine:
         self._store_down = False
         self._stats_due: dict[str, None] = {}
         """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
+        self._stats_workers = None if self.virtual else DaemonWorkers("statecore-stats", STATS_WORKERS)
 
     @classmethod
     def virtual_time(cls, start: datetime | None = None, **options: Any) -> Engine:
@@ -166,6 +170,8 @@ class Engine:
     def shutdown(self) -> None:
         """Stop timers and deliver what the sinks will still take; hung attempt threads are abandoned."""
         self.timers.shutdown()
+        if self._stats_workers is not None:
+            self._stats_workers.stop()
         if self._delivery is not None:
             self._delivery.stop()
         else:
@@ -283,19 +289,18 @@ class Engine:
         The engine's hot path: what it still costs, and why, is measured in docs/performance.md.
         """
         machine = self._machines[service.binary]
+        source, fatal = service.state, False
+        if error is not None:  # an event not allowed here is refused before the classifier sees its error
+            if event not in machine.book.allowed_events(source):
+                return self._not_allowed(service, event, strict)
+            fatal = self.classifier(error)
         now = self.clock.now()
-        fatal = error is not None and self.classifier(error)
         ctx = Context(service.settings, service.attempt, service.last_ok, now, service.initialized, error, fatal)
-        source, before = service.state, service.snapshot()
+        before = service.snapshot()
         try:
             step = machine.fire(service, event, ctx)
         except MachineError:  # no row starts from this state: checked by the machine, not twice
-            if strict:
-                allowed = ", ".join(e.value for e in machine.book.allowed_events(source)) or "none"
-                raise InvalidTransition(
-                    service.host, service.binary, source.value, event.value, f"allowed: {allowed}"
-                ) from None
-            return None
+            return self._not_allowed(service, event, strict)
         if step is None:
             if strict:
                 book = machine.book
@@ -326,6 +331,14 @@ class Engine:
             effect()
         self.notifier.publish(envelope)
         return record
+
+    def _not_allowed(self, service: Service, event: Event, strict: bool) -> None:
+        if strict:
+            allowed = ", ".join(e.value for e in self._machines[service.binary].book.allowed_events(service.state))
+            raise InvalidTransition(
+                service.host, service.binary, service.state.value, event.value, f"allowed: {allowed or 'none'}"
+            ) from None
+        return None
 
     def _reason(self, service: Service, step: Step, error: BaseException | None) -> str:
         """A sentence for operators, computed before the row's actions change the counters."""
@@ -569,18 +582,24 @@ class Engine:
         self._publish_done()
 
     def _poll_stats_soon(self, sid: str, now: datetime) -> None:
-        """A volume's stats are polled at the instant it enters ``up``, outside the lock: every volume
-        that comes up before the ``stats`` job runs joins its batch, so a fleet coming up arms one job
-        (and one re-entering ``up`` while the job is pending costs a dict write, not a job)."""
+        """A volume's stats are polled at the instant it enters ``up``. Every volume that comes up
+        before the ``stats`` job runs joins its batch, so a fleet coming up arms one job (and one
+        re-entering ``up`` while the job is pending costs a dict write, not a job). An effect of the
+        transition, so it runs under the lock: checking the batch and arming its job are one step."""
         if not self._stats_due:
             self.timers.at("stats", now, self._on_stats_due)
         self._stats_due[sid] = None
 
     def _on_stats_due(self) -> None:
+        """Real time: each poll goes to the stats workers, so a ``get_volume_stats`` that hangs holds
+        one worker rather than the batch, and this job returns at once. Virtual time: inline, in order."""
         with self._lock:
             due, self._stats_due = self._stats_due, {}
         for sid in due:
-            self._on_stats(sid)
+            if self._stats_workers is None:
+                self._on_stats(sid)
+            else:
+                self._stats_workers.submit(self._on_stats, sid)
 
     def _on_stats(self, sid: str) -> None:
         """Poll a volume's stats; a changed backend_state is written through, so every host's

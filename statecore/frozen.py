@@ -19,6 +19,7 @@ side by side on every row, guard outcome and invalid event.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from transitions import Event, EventData, Machine, State, Transition
@@ -55,20 +56,27 @@ class FrozenEvent(Event):
         super().add_transition(transition)
 
     def freeze(self) -> None:
+        """Compile the rows; they become tuples in a plain dict, so none can be added or removed later.
+        A condition's function and target are read now: a later change to a row's objects is not seen."""
         machine = self.machine
         self._routes = {
             source: tuple(_compile(machine, self.name, row) for row in rows)
             for source, rows in self.transitions.items()
         }
+        self.transitions = {source: tuple(rows) for source, rows in self.transitions.items()}
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         """``Event.trigger`` without the EventData, callback walks and logging that a frozen machine cannot need."""
         machine: FrozenMachine = self.machine
         routes = self._routes
-        name = machine.state_names.get(getattr(model, machine.model_attribute)) if routes is not None else None
-        if name is None:  # not frozen yet, or not a state of this machine: stock dispatch, stock errors
+        value = getattr(model, machine.model_attribute)
+        known = machine.state_names.get(value) if routes is not None else None
+        if known is None or type(value) is not known[1]:
+            # not frozen yet, not a state of this machine, or a str where the state is a StrEnum member
+            # (or the other way round), which compare equal but stock tells apart: stock dispatch
             return bool(super().trigger(model, *args, **kwargs))
-        rows = routes.get(name)
+        name = known[0]
+        rows = routes.get(name)  # type: ignore[union-attr]
         if rows is None:
             self._is_valid_source(machine.states[name])  # raises MachineError, or logs and ignores, as stock
             return False
@@ -107,12 +115,18 @@ class FrozenMachine(Machine):
             raise FrozenMachineError("a FrozenMachine is definition-only: pass model=None and fire events on objects")
         super().__init__(model=None, **options)
         self._check_freezable()
-        self.state_names: dict[Any, str] = {state.value: name for name, state in self.states.items()}
-        """Model attribute value -> state name (the same text for string states; an Enum member maps to its name)."""
+        self.state_names: dict[Any, tuple[str, type]] = {
+            state.value: (name, type(state.value)) for name, state in self.states.items()
+        }
+        """Model attribute value -> (state name, the value's type): string states are their own names,
+        an Enum member maps to its name; the type tells a StrEnum member from the equal string."""
         for state in self.states.values():
             state.on_enter, state.on_exit = tuple(state.on_enter), tuple(state.on_exit)
         for event in self.events.values():
             event.freeze()
+        for attribute in CALLBACK_LISTS:  # empty, as checked: tuples, so nothing can be appended later
+            setattr(self, attribute, ())
+        self.states = MappingProxyType(self.states)
         self._frozen = True
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -134,6 +148,9 @@ class FrozenMachine(Machine):
             raise FrozenMachineError(f"the machine is frozen: cannot add {trigger!r} from {source!r} to {dest!r}")
         super().add_transition(trigger, source, dest, *args, **kwargs)
 
+    def remove_transition(self, trigger: str, source: Any = "*", dest: Any = "*") -> None:
+        raise FrozenMachineError(f"the machine is frozen: cannot remove {trigger!r} from {source!r} to {dest!r}")
+
     def _check_freezable(self) -> None:
         if self.has_queue:
             raise FrozenMachineError("a queued machine cannot be frozen: its triggers return before they run")
@@ -153,6 +170,8 @@ def _compile(machine: Machine, event: str, row: Transition) -> Row:
             raise FrozenMachineError(
                 f"{event!r} from {row.source!r}: condition {condition.func!r} must be a callable, not a name"
             )
+    if row.dest and row.dest not in machine.states:
+        raise FrozenMachineError(f"{event!r} from {row.source!r}: destination {row.dest!r} is not a state")
     row.prepare, row.before, row.after, row.conditions = (), (), (), tuple(row.conditions)
-    dest = machine.states[row.dest].value if row.dest is not None else None
+    dest = machine.states[row.dest].value if row.dest else None  # a falsy dest is internal, as stock has it
     return row, tuple((condition.func, condition.target) for condition in row.conditions), dest

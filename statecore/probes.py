@@ -34,10 +34,10 @@ def backend_state(host: str, driver: Driver | None) -> str:
         return "up"
     try:
         stats = stats_of(refresh=True)
-    except Exception as error:
+        value = stats.get("backend_state", "up") if isinstance(stats, Mapping) else None
+    except Exception as error:  # the call, or a mapping of the driver's own whose get raises
         logger.warning("{}: get_volume_stats failed ({}); backend_state is down", host, error)
         return "down"
-    value = stats.get("backend_state", "up") if isinstance(stats, Mapping) else None
     if value not in ("up", "down"):
         logger.warning("{}: malformed backend_state {!r} in stats; reporting down", host, value)
         return "down"

@@ -201,3 +201,43 @@ def test_a_frozen_machine_cannot_change_after_it_is_built():
         machine.add_model(Model("a"))
     model = Model("a")
     assert machine.events["go"].trigger(model) and model.state == "b"
+
+
+def test_rows_and_callback_lists_cannot_be_changed_behind_the_compiled_table():
+    machine = FrozenMachine(states=["a", "b"], initial="a", transitions=[ROW], auto_transitions=False)
+    with pytest.raises(FrozenMachineError, match="cannot remove 'go'"):
+        machine.remove_transition("go", source="a")
+    with pytest.raises(AttributeError):
+        machine.before_state_change.append(lambda: None)  # a tuple now
+    with pytest.raises(AttributeError):
+        machine.events["go"].transitions["a"].append(None)
+    with pytest.raises(TypeError):
+        machine.states["c"] = machine.states["a"]
+
+
+def test_a_str_enum_state_and_its_equal_string_are_told_apart_as_stock_does():
+    from enum import StrEnum
+
+    class S(StrEnum):
+        A = "B"  # names and values crossed on purpose
+        B = "A"
+
+    options = {"states": S, "initial": S.A, "auto_transitions": False,
+               "transitions": [{"trigger": "go", "source": S.A, "dest": S.B}]}  # fmt: skip
+    stock, frozen = Machine(model=None, **options), FrozenMachine(**options)
+    for value in (S.A, "B", "A"):
+        ours, theirs = Model(value), Model(value)  # type: ignore[arg-type]
+        assert outcome(frozen, "go", ours, {}) == outcome(stock, "go", theirs, {})
+        assert ours.state == theirs.state and type(ours.state) is type(theirs.state)
+
+
+def test_an_empty_destination_is_internal_and_an_unknown_one_is_refused_by_name():
+    options = {"states": ["a", ""], "initial": "a", "auto_transitions": False,
+               "transitions": [{"trigger": "go", "source": "a", "dest": ""}]}  # fmt: skip
+    stock, frozen = Machine(model=None, **options), FrozenMachine(**options)
+    ours, theirs = Model("a"), Model("a")
+    assert frozen.events["go"].trigger(ours) == stock.events["go"].trigger(theirs)
+    assert ours.state == theirs.state == "a"
+    with pytest.raises(FrozenMachineError, match="destination 'zz' is not a state"):
+        FrozenMachine(states=["a"], initial="a", auto_transitions=False,
+                      transitions=[{"trigger": "go", "source": "a", "dest": "zz"}])  # fmt: skip

@@ -100,3 +100,32 @@ def test_a_driver_hanging_in_is_working_does_not_take_its_neighbours_down():
         bad.release_probe.set()
     assert waiter.envelopes[-1]["payload"]["host"] == "bad@lvm"
     assert states == {"bad@lvm": "down", "good@lvm": "up"}  # ...its neighbour keeps its heartbeats
+
+
+class StatsCall(ScriptedDriver):
+    """Initializes at once; its stats call says it was asked and, if ``hang``, blocks until released."""
+
+    def __init__(self, *, hang: bool) -> None:
+        super().__init__(["ok"])
+        self.hang = hang
+        self.asked, self.released = threading.Event(), threading.Event()
+
+    def get_volume_stats(self, refresh: bool = False) -> dict[str, Any]:
+        self.asked.set()
+        if self.hang:
+            self.released.wait(timeout=10)
+        return {"backend_state": "up"}
+
+
+def test_a_hung_stats_call_does_not_hold_up_other_volumes_first_poll():
+    hung, other = StatsCall(hang=True), StatsCall(hang=False)
+    engine = Engine(Settings(), sinks=[MemorySink()])
+    engine.add_service("a@lvm", "volume", hung)  # comes up first, so its poll is first in the batch
+    engine.add_service("b@lvm", "volume", other)
+    try:
+        with engine:
+            assert hung.asked.wait(timeout=5)
+            assert other.asked.wait(timeout=5), "b's first stats poll waited for a's hung call"
+            assert not hung.released.is_set()
+    finally:
+        hung.released.set()
