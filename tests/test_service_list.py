@@ -38,7 +38,9 @@ def test_volumes_entering_up_together_share_one_stats_poll_job():
     assert [job for job in h.job_ids() if job.startswith("stats")] == ["stats"]
     h.engine.advance(0)
     assert {row.host: row.backend_state for row in h.engine.service_list()} == {
-        "node1@lvm": "up", "node2@lvm": "down", "node3@lvm": "down"
+        "node1@lvm": "up",
+        "node2@lvm": "down",
+        "node3@lvm": "down",
     }
     assert "stats" not in h.job_ids()
 
