@@ -1,4 +1,8 @@
-"""``python -m bench [--quick] [--out docs/performance.md]``: every benchmark, a table, a document."""
+"""``python -m bench [--quick] [--out FILE]``: every benchmark, a table, a document.
+
+A full run writes docs/performance.md, the committed figures. ``--quick`` is a smoke run at tiny
+sizes whose numbers are not figures, so by default it writes under .statecore/ (ignored by git).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import transitions
 from bench import dispatch, fleet, store, timers
 from bench.common import FULL, QUICK, Figure, Section, Sizes
 
+FULL_OUT = Path("docs/performance.md")
+QUICK_OUT = Path(".statecore/performance-quick.md")
 BENCHMARKS: tuple[Callable[[Sizes], Section], ...] = (dispatch.run, fleet.run, store.run, timers.run)
 
 
@@ -98,9 +104,15 @@ def document(sections: Sequence[Section], sizes: Sizes, seconds: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that every benchmark still runs")
-    parser.add_argument("--out", type=Path, default=Path("docs/performance.md"), help="where to write the document")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the document (default: {FULL_OUT}, or {QUICK_OUT} with --quick)",
+    )
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else FULL
+    out: Path = options.out or (QUICK_OUT if options.quick else FULL_OUT)
     begin = time.perf_counter()
     sections = []
     for benchmark in BENCHMARKS:
@@ -114,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for f in section.figures:
             ratio = "" if f.ratio is None else f"  x{f.ratio:.3g} of {f.baseline}"
             print(f"  {f.name:<75} {value_text(f):>14} {f.unit}{ratio}")
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(text, encoding="utf-8")
-    print(f"\nwrote {options.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"\nwrote {out}")
     return 0
 
 

@@ -41,9 +41,9 @@ FULL = Sizes(
     timer_spread=3.0,
 )  # fmt: skip
 QUICK = Sizes(
-    quick=True, runs=3, heavy_runs=3, dispatch_events=2_000, fleet=(200, 1_000), fleet_memory=(200, 1_000),
-    sim_services=200, sim_seconds=600, realtime_services=200, realtime_window=1.5, store_events=60,
-    heartbeat_ids=500, timers=100, timer_spread=0.5,
+    quick=True, runs=3, heavy_runs=3, dispatch_events=1_000, fleet=(100, 500), fleet_memory=(100, 500),
+    sim_services=100, sim_seconds=300, realtime_services=100, realtime_window=0.5, store_events=30,
+    heartbeat_ids=200, timers=50, timer_spread=0.2,
 )  # fmt: skip
 
 

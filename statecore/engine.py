@@ -292,7 +292,8 @@ class Engine:
         source, fatal = service.state, False
         if error is not None:  # an event not allowed here is refused before the classifier sees its error
             if event not in machine.book.allowed_events(source):
-                return self._not_allowed(service, event, strict)
+                self._not_allowed(service, event, strict)
+                return None
             fatal = self.classifier(error)
         now = self.clock.now()
         ctx = Context(service.settings, service.attempt, service.last_ok, now, service.initialized, error, fatal)
@@ -300,7 +301,8 @@ class Engine:
         try:
             step = machine.fire(service, event, ctx)
         except MachineError:  # no row starts from this state: checked by the machine, not twice
-            return self._not_allowed(service, event, strict)
+            self._not_allowed(service, event, strict)
+            return None
         if step is None:
             if strict:
                 book = machine.book

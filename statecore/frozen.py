@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from transitions import Event, EventData, Machine, State, Transition
 
@@ -47,6 +47,7 @@ class FrozenTransition(Transition):
 
 
 class FrozenEvent(Event):
+    machine: FrozenMachine
     _routes: dict[str, tuple[Row, ...]] | None = None
     """Per source state name, its compiled rows; None until the machine freezes (stock dispatch until then)."""
 
@@ -63,11 +64,11 @@ class FrozenEvent(Event):
             source: tuple(_compile(machine, self.name, row) for row in rows)
             for source, rows in self.transitions.items()
         }
-        self.transitions = {source: tuple(rows) for source, rows in self.transitions.items()}
+        self.transitions = {source: tuple(rows) for source, rows in self.transitions.items()}  # type: ignore[assignment]
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         """``Event.trigger`` without the EventData, callback walks and logging that a frozen machine cannot need."""
-        machine: FrozenMachine = self.machine
+        machine = self.machine
         routes = self._routes
         value = getattr(model, machine.model_attribute)
         known = machine.state_names.get(value) if routes is not None else None
@@ -121,12 +122,12 @@ class FrozenMachine(Machine):
         """Model attribute value -> (state name, the value's type): string states are their own names,
         an Enum member maps to its name; the type tells a StrEnum member from the equal string."""
         for state in self.states.values():
-            state.on_enter, state.on_exit = tuple(state.on_enter), tuple(state.on_exit)
+            state.on_enter, state.on_exit = tuple(state.on_enter), tuple(state.on_exit)  # type: ignore[assignment]
         for event in self.events.values():
-            event.freeze()
+            cast(FrozenEvent, event).freeze()  # event_cls makes every event a FrozenEvent
         for attribute in CALLBACK_LISTS:  # empty, as checked: tuples, so nothing can be appended later
             setattr(self, attribute, ())
-        self.states = MappingProxyType(self.states)
+        self.states = MappingProxyType(self.states)  # type: ignore[assignment]  # read-only from now on
         self._frozen = True
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -143,7 +144,7 @@ class FrozenMachine(Machine):
             raise FrozenMachineError(f"the machine is frozen: cannot add states {states!r}")
         super().add_states(states, *args, **kwargs)
 
-    def add_transition(self, trigger: str, source: Any, dest: Any, *args: Any, **kwargs: Any) -> None:
+    def add_transition(self, trigger: str, source: Any, dest: Any = None, *args: Any, **kwargs: Any) -> None:
         if self.__dict__.get("_frozen"):
             raise FrozenMachineError(f"the machine is frozen: cannot add {trigger!r} from {source!r} to {dest!r}")
         super().add_transition(trigger, source, dest, *args, **kwargs)
@@ -172,6 +173,7 @@ def _compile(machine: Machine, event: str, row: Transition) -> Row:
             )
     if row.dest and row.dest not in machine.states:
         raise FrozenMachineError(f"{event!r} from {row.source!r}: destination {row.dest!r} is not a state")
-    row.prepare, row.before, row.after, row.conditions = (), (), (), tuple(row.conditions)
+    conditions = tuple(row.conditions)
+    row.prepare, row.before, row.after, row.conditions = (), (), (), conditions  # type: ignore[assignment]
     dest = machine.states[row.dest].value if row.dest else None  # a falsy dest is internal, as stock has it
-    return row, tuple((condition.func, condition.target) for condition in row.conditions), dest
+    return row, tuple((cast(Callable[..., Any], condition.func), condition.target) for condition in conditions), dest

@@ -74,6 +74,15 @@ def resolve(base: Path, target: str) -> str:
     return target if "://" in target or target == "memory" else str(base / target)
 
 
+def _with_parent(path: str) -> str:
+    """A state directory named in the configuration (``.statecore/``) need not exist before the first run."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigFileError(f"{path}: cannot create its directory: {error.strerror or error}") from None
+    return path
+
+
 def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -> Engine:
     """The engine the configuration describes, its services registered, not started."""
     try:
@@ -82,8 +91,11 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
         raise ConfigFileError(f"settings: {error}") from None
     sinks: list[Sink] = [LoguruSink()]
     if config.notifications:
-        sinks.append(JsonLinesSink(resolve(base, config.notifications)))
-    engine = Engine(settings, store=store or open_store(resolve(base, config.store)), sinks=sinks, owner=config.owner)
+        sinks.append(JsonLinesSink(_with_parent(resolve(base, config.notifications))))
+    if store is None:
+        target = resolve(base, config.store)
+        store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
+    engine = Engine(settings, store=store, sinks=sinks, owner=config.owner)
     for index, service in enumerate(config.services):
         try:
             engine.add_service(

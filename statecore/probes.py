@@ -41,7 +41,7 @@ def backend_state(host: str, driver: Driver | None) -> str:
     if value not in ("up", "down"):
         logger.warning("{}: malformed backend_state {!r} in stats; reporting down", host, value)
         return "down"
-    return value
+    return str(value)
 
 
 class Prober:

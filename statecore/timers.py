@@ -36,7 +36,7 @@ JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1
 ONE_SHOT_INSTANCES = 64
 
 
-class _OneShot(BaseTrigger):
+class _OneShot(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type information
     """A DateTrigger without the date parsing: the engine always passes an aware UTC datetime."""
 
     __slots__ = ("run_date",)
@@ -48,7 +48,7 @@ class _OneShot(BaseTrigger):
         return self.run_date if previous_fire_time is None else None
 
 
-class IndexedJobStore(MemoryJobStore):
+class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type information either
     """APScheduler's memory job store, on a heap instead of a sorted list.
 
     The stock store keeps every job in one list sorted by (run time, id): arming or running a job
@@ -62,6 +62,7 @@ class IndexedJobStore(MemoryJobStore):
 
     def __init__(self) -> None:
         super().__init__()
+        self._jobs_index: dict[str, tuple[Job, float | None, int]] = {}
         self._heap: list[tuple[float, str, int]] = []
         self._sequence = itertools.count()
 
@@ -123,7 +124,7 @@ def _key(timestamp: float | None) -> float:
     return math.inf if timestamp is None else timestamp
 
 
-class VirtualScheduler(BaseScheduler):
+class VirtualScheduler(BaseScheduler):  # type: ignore[misc]  # likewise
     """An APScheduler whose time is a ``VirtualClock``; jobs run on the caller's thread."""
 
     def __init__(self, clock: VirtualClock, **options: Any) -> None:

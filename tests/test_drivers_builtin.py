@@ -4,9 +4,12 @@ comes and goes on loopback. The engine runs in virtual time; the filesystem and 
 from __future__ import annotations
 
 import os
+import pickle
+import pwd
 import socket
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +109,49 @@ def test_a_file_where_the_directory_should_be_is_not_a_backup_directory(tmp_path
     assert driver.is_working() is False
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any permission bits")
-def test_a_directory_that_is_not_writable_fails_recoverably(tmp_path: Path):
-    tmp_path.chmod(0o555)
+def test_a_directory_that_is_not_writable_fails_recoverably():
+    """As an unprivileged service would meet it: as root, a forked child drops to ``nobody`` first,
+    since root writes through any permission bits."""
+    directory = Path(tempfile.mkdtemp())  # in the system temp dir, which every user can traverse
+    directory.chmod(0o555)
     try:
-        with pytest.raises(PermissionError, match="not writable"):
-            PosixBackupDriver(str(tmp_path)).check_for_setup_error()
+        error = run_unprivileged(lambda: PosixBackupDriver(str(directory)).check_for_setup_error())
     finally:
-        tmp_path.chmod(0o755)
+        directory.chmod(0o755)
+        directory.rmdir()
+    assert isinstance(error, PermissionError), error
+    assert "not writable" in str(error)
+
+
+def run_unprivileged(call: Callable[[], object]) -> BaseException | None:
+    """What ``call`` raises when run by an unprivileged user: here if we are one, else in a child that
+    has dropped to ``nobody`` (a real setuid, not a mocked check)."""
+    if os.geteuid() != 0:
+        try:
+            call()
+        except Exception as error:
+            return error
+        return None
+    nobody = pwd.getpwnam("nobody")
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop privileges for good, run, report, never return into pytest
+        outcome: BaseException | None = None
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            call()
+        except BaseException as error:
+            outcome = error
+        with os.fdopen(writer, "wb") as out:
+            out.write(pickle.dumps(outcome))
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as incoming:
+        payload = incoming.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(payload)
 
 
 def test_a_directory_writable_by_permission_but_not_in_fact_fails_the_write_probe(

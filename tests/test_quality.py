@@ -1,19 +1,40 @@
-"""The codebase stays ruff-clean: the same check a reviewer would run."""
+"""The gates a reviewer would run, run by the suite itself: ruff, mypy --strict, and the lock.
+
+Each tool runs as ``sys.executable -m tool``, from the environment the suite runs in (uv.lock pins
+their versions), so none of them can be missing, skipped, or a different release found on PATH.
+"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is installed by the [test] extra")
+def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
 def test_ruff_reports_nothing():
-    result = subprocess.run(
-        ["ruff", "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True, text=True
-    )
+    result = run_tool("ruff", "check", "--output-format", "concise", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_would_reformat_nothing():
+    result = run_tool("ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_reports_nothing():
+    """pyproject.toml's [tool.mypy]: strict, over the whole package."""
+    result = run_tool("mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
+def test_the_lock_agrees_with_pyproject():
+    """A range changed in pyproject.toml without `uv lock` fails here, not on the next fresh machine."""
+    result = run_tool("uv", "lock", "--check", "--offline")
     assert result.returncode == 0, result.stdout + result.stderr

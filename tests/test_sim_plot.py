@@ -125,7 +125,6 @@ def test_write_plot_writes_svg_and_html_that_parse(tmp_path: Path):
     ET.fromstring(html[html.index("<svg") : html.index("</svg>") + 6])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("resvg_py") is None, reason="resvg-py is the optional [png] extra")
 def test_png_is_rendered_from_the_svg(tmp_path: Path):
     result = run_scenario(load_scenario(SCENARIOS / "backend_not_ready_at_start.yaml"))
     write_plot(result, tmp_path / "t.png")
@@ -145,6 +144,14 @@ def test_an_unknown_format_is_refused():
         check_plot_path(Path("t.gif"))
 
 
-def test_a_missing_directory_is_refused(tmp_path: Path):
-    with pytest.raises(PlotError, match=r"directory '.*absent' does not exist"):
-        check_plot_path(tmp_path / "absent" / "t.svg")
+def test_a_file_where_a_directory_should_be_is_refused(tmp_path: Path):
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(PlotError, match=r"'.*taken' is not a directory"):
+        check_plot_path(tmp_path / "taken" / "deeper" / "t.svg")
+
+
+def test_a_missing_directory_is_created_like_a_state_directory(tmp_path: Path):
+    """`--plot .statecore/timeline.svg` works before anything else has made .statecore/."""
+    target = tmp_path / "absent" / "t.svg"
+    check_plot_path(target)
+    assert not target.parent.exists()  # checking writes nothing

@@ -88,7 +88,7 @@ def graph_of(binary: str) -> DiagramGraph:
     """The picture of a binary named by a user; an unknown name is one clear error, not a KeyError."""
     if binary not in BINARIES:
         raise UnknownBinary(f"unknown binary {binary!r}: choose {' or '.join(BINARIES)}")
-    return extract(rulebook(binary))  # type: ignore[arg-type]
+    return extract(rulebook(binary))
 
 
 def extract(book: Rulebook) -> DiagramGraph:

@@ -413,8 +413,9 @@ def check_plot_path(path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise PlotError(f"plot {str(path)!r}: unknown format {suffix or '(none)'!r}; use .svg, .html or .png")
-    if not path.parent.is_dir():
-        raise PlotError(f"plot {str(path)!r}: directory {str(path.parent)!r} does not exist")
+    existing = next(parent for parent in (path.parent, *path.parent.parents) if parent.exists())
+    if not existing.is_dir():  # a missing directory is created when the plot is written; a file in the way is not
+        raise PlotError(f"plot {str(path)!r}: {str(existing)!r} is not a directory")
     if suffix == ".png" and importlib.util.find_spec("resvg_py") is None:
         raise PlotError(
             f"plot {str(path)!r}: .png needs the optional renderer: pip install 'statecore[png]' (resvg-py); "
@@ -427,6 +428,7 @@ def write_plot(result: SimResult, path: Path) -> None:
     picture = picture_of(result)
     suffix = path.suffix.lower()
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".png":
             path.write_bytes(render_png(render_svg(picture)))
         else:

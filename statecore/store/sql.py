@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
 from statecore.store.base import Envelope, ServiceState, StoreCorrupt, StoreUnavailable
-from statecore.store.schema import history, outbox, services
+from statecore.store.schema import UtcDateTime, history, outbox, services
 from statecore.table import AdminAction, Event, State
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -219,11 +219,12 @@ def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
 
 
 def _short(error: SQLAlchemyError) -> str:
-    return str(error.orig if getattr(error, "orig", None) is not None else error).splitlines()[0]
+    orig = getattr(error, "orig", None)  # a DBAPIError's driver error says it best
+    return str(orig if orig is not None else error).splitlines()[0]
 
 
 def _utc(raw: Any, engine: SqlEngine) -> datetime:
-    value = services.c.updated_at.type.process_result_value(raw, engine.dialect)
+    value = UtcDateTime().process_result_value(raw, engine.dialect)
     assert value is not None
     return value
 
