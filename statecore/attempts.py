@@ -13,13 +13,19 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 from statecore.clock import measured_attempt
 from statecore.drivers import Driver
-from statecore.timers import Timers
+from statecore.timers import JobKind, Timers, job_id_of
 
 Outcome = Callable[[str, int, BaseException | None], None]
 """Called with (service id, attempt token, error or None)."""
+
+
+class Attempts(Protocol):
+    def launch(self, service_id: str, token: int, driver: Driver) -> None:
+        """Run one attempt; its outcome is delivered with ``token``, so a late one can be told stale."""
 
 
 def run_driver(driver: Driver) -> BaseException | None:
@@ -53,4 +59,4 @@ class VirtualAttempts:
         if math.isinf(spent[0]):
             return  # a hung driver: only the init-timeout job will speak for this attempt
         when = self.timers.clock.now() + timedelta(seconds=spent[0])
-        self.timers.at(f"outcome|{service_id}", when, self.deliver, service_id, token, error)
+        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, service_id, token, error)

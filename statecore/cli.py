@@ -15,7 +15,9 @@ from rich.table import Table
 from statecore.engine import Engine
 from statecore.errors import StatecoreError, UnknownService
 from statecore.records import ServiceRow, iso
+from statecore.registry import find
 from statecore.store import Store, open_store, service_id
+from statecore.table import BINARIES
 
 app = typer.Typer(help="Lifecycle of storage services as explicit state machines.", no_args_is_help=True)
 console = Console()
@@ -150,12 +152,12 @@ def enable(
 
 def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: str | None) -> None:
     store = _existing_store(db)
-    matches = [row for row in store.fleet(60.0) if row.host == host and binary in (None, row.binary)]
-    if len(matches) != 1:
-        found = "no service" if not matches else "a volume and a backup service; say --binary"
-        raise UnknownService(f"{host!r}: {found} in {db}")
-    store.set_status(service_id(matches[0].binary, host), disabled, reason)
-    typer.echo(f"{host} ({matches[0].binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}")
+    if binary is not None and binary not in BINARIES:
+        raise UnknownService(f"--binary {binary!r}: choose {' or '.join(BINARIES)}")
+    stored = [state for b in BINARIES if binary in (None, b) and (state := store.load(service_id(b, host)))]
+    found = find(stored, host, None, where=f"in {db}")
+    store.set_status(service_id(found.binary, host), disabled, reason)
+    typer.echo(f"{host} ({found.binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}")
 
 
 @app.command()

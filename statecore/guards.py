@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from statecore.table import Binary, Guard, Rule
+from statecore.table import Binary, Guard
 
 if TYPE_CHECKING:
     from statecore.settings import Settings
@@ -30,11 +30,13 @@ class Context:
     initialized: bool
     error: BaseException | None = None
     unrecoverable: bool = False
-    fired: Rule | None = None
 
     @property
     def grace_open(self) -> bool:
-        return self.now < self.last_ok + timedelta(seconds=self.settings.service_down_time)
+        """BEHAVIOR.md section 5: alive while ``now - last_ok <= service_down_time``. The grace window
+        is that same interval, so a failure at exactly the deadline is still inside it; the expiry
+        due at that instant runs after it (timers.SAME_INSTANT_ORDER) and takes the service down."""
+        return self.now <= self.last_ok + timedelta(seconds=self.settings.service_down_time)
 
 
 Predicate = Callable[[Context], bool]

@@ -10,19 +10,19 @@ walking transitions' callback lists, which statecore leaves empty.
 
 Firing is the engine's hot path, so each row is compiled once into a ``Step``
 (its destination, notification type and actions, looked up per event
-otherwise), and the row that fired is told by its own condition rather than by
-an ``after`` callback: a guarded row fires exactly when its condition holds,
-and an unguarded row is the only one left of its (source, event) when it does.
+otherwise). The machine returns the row that fired (``FrozenEvent.fire``), and
+what a refusal says is derived from the rulebook once, when the machine is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from transitions import Machine
 
-from statecore.frozen import FrozenMachine
+from statecore.frozen import FrozenEvent, FrozenMachine
 from statecore.guards import Context, Predicate
 from statecore.table import Action, Event, Guard, Priority, Rule, Rulebook, State
 
@@ -47,36 +47,59 @@ class LifecycleMachine:
     def __init__(
         self, book: Rulebook, predicates: dict[Guard, Predicate], *, machine_class: type[Machine] = FrozenMachine
     ) -> None:
-        """``machine_class``: a plain ``transitions.Machine`` also works (the benchmarks compare the two)."""
+        """``machine_class``: any ``Machine`` whose events have ``fire`` (the benchmarks compare a stock one)."""
         self.book = book
-        self.steps = {id(rule): _step(book, rule) for rule in book.rules}
-        """Keyed by the row's identity: rows are module constants, and hashing a pydantic row costs µs."""
         self.machine = machine_class(
             model=None,
             states=[state.value for state in State],
             initial=State.STARTING.value,
-            transitions=[self._transition(rule, predicates) for rule in book.rules],
+            transitions=[_transition(rule, predicates) for rule in book.rules],
             auto_transitions=False,
             model_attribute=MODEL_ATTRIBUTE,
         )
-        self._triggers = {event: self.machine.events[event.value].trigger for event in Event}
-        self._unguarded = {(r.source, r.event): self.steps[id(r)] for r in book.rules if r.guard is None}
+        self._events = {event: cast(FrozenEvent, self.machine.events[event.value]) for event in Event}
+        """Each event's object, whose ``fire`` returns the row that fired (a stock one gets it from the benchmark)."""
+        self._steps: dict[int, Step] = {}
+        """Keyed by the identity of the machine's own row: one dict hit tells which rule fired."""
+        for source, event in dict.fromkeys((rule.source, rule.event) for rule in book.rules):
+            rows = self._events[event].transitions[source.value]  # in the table's order, as added
+            for row, rule in zip(rows, book.rules_for(source, event), strict=True):
+                self._steps[id(row)] = _step(book, rule)
+        self.allowed = {state: book.allowed_events(state) for state in State}
+        self._refusals = {
+            (rule.source, rule.event): "no guard holds: "
+            + ", ".join(book.guard(r.guard).label for r in book.rules_for(rule.source, rule.event) if r.guard)
+            for rule in book.rules
+        }
 
     def fire(self, model: object, event: Event, ctx: Context) -> Step | None:
-        """Run the event on ``model`` (with ``state`` and ``fsm_state``); returns the row that fired, if any."""
-        ctx.fired = None
-        source = model.state  # type: ignore[attr-defined]
-        if not self._triggers[event](model, ctx=ctx):
+        """Run the event on ``model`` (with ``state`` and ``fsm_state``); returns the row that fired,
+        or None if no guard held. An event with no row from the state raises ``MachineError``."""
+        row = self._events[event].fire(model, ctx=ctx)
+        if row is None:
             return None
-        step = self._unguarded[(source, event)] if ctx.fired is None else self.steps[id(ctx.fired)]
+        step = self._steps[id(row)]
         model.state = step.dest  # type: ignore[attr-defined]  # the typed state the rest of statecore reads
         return step
 
-    def _transition(self, rule: Rule, predicates: dict[Guard, Predicate]) -> dict[str, object]:
-        spec: dict[str, object] = {"trigger": rule.event.value, "source": rule.source.value, "dest": rule.dest.value}
-        if rule.guard is not None:
-            spec["conditions"] = [_condition(predicates[rule.guard], rule)]
-        return spec
+    def refusal(self, state: State, event: Event) -> str:
+        """Why ``event`` did nothing in ``state``: not allowed there, or no guard of its rows held."""
+        allowed = self.allowed[state]
+        if event not in allowed:
+            return f"allowed: {', '.join(e.value for e in allowed) or 'none'}"
+        return self._refusals[(state, event)]
+
+
+def accepting(book: Rulebook, event: Event) -> frozenset[State]:
+    """The states from which the table lets ``event`` move a service."""
+    return frozenset(rule.source for rule in book.rules if rule.event == event)
+
+
+def _transition(rule: Rule, predicates: dict[Guard, Predicate]) -> dict[str, object]:
+    spec: dict[str, object] = {"trigger": rule.event.value, "source": rule.source.value, "dest": rule.dest.value}
+    if rule.guard is not None:
+        spec["conditions"] = [_condition(predicates[rule.guard])]
+    return spec
 
 
 def _step(book: Rulebook, rule: Rule) -> Step:
@@ -90,11 +113,8 @@ def _step(book: Rulebook, rule: Rule) -> Step:
     )
 
 
-def _condition(predicate: Predicate, rule: Rule) -> Callable[..., bool]:
+def _condition(predicate: Predicate) -> Callable[..., bool]:
     def holds(*, ctx: Context) -> bool:
-        if predicate(ctx):
-            ctx.fired = rule
-            return True
-        return False
+        return predicate(ctx)
 
     return holds

@@ -8,12 +8,13 @@ from the stored ``ServiceState``, so a new engine adopts a dead one's services.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from operator import attrgetter
 from typing import Any
 
-from statecore.drivers import Driver, DriverSpec
+from statecore.drivers import Driver, DriverSpec, load_driver
+from statecore.errors import StatecoreError
 from statecore.guards import retries_left
 from statecore.records import ErrorInfo
 from statecore.settings import Settings
@@ -22,7 +23,8 @@ from statecore.table import Binary, State
 
 MUTABLE = (
     "state", "fsm_state", "attempt", "total_attempts", "initialized", "last_ok", "updated_at",
-    "next_retry_at", "last_delay", "last_error", "backend_state", "retry_token", "attempt_token",
+    "next_retry_at", "last_delay", "last_error", "backend_state", "retry_token", "attempt_token", "disabled",
+    "disabled_reason",
 )  # fmt: skip
 
 
@@ -40,7 +42,7 @@ MISSING = Missing.MISSING
 class Service:
     __slots__ = (
         *MUTABLE, "id", "host", "binary", "zone", "settings", "driver_spec", "driver_options", "driver",
-        "load_error", "disabled", "disabled_reason",
+        "load_error",
     )  # fmt: skip
 
     def __init__(
@@ -79,6 +81,20 @@ class Service:
     def restore(self, snapshot: tuple[Any, ...]) -> None:
         for name, value in zip(MUTABLE, snapshot, strict=True):
             setattr(self, name, value)
+
+    def load_driver(self) -> StatecoreError | None:
+        """Import and build the driver; a failure is kept (an attempt re-raises it) and returned."""
+        try:
+            self.driver = load_driver(self.driver_spec, self.driver_options, self.settings.enable_unsupported_driver)
+        except StatecoreError as failure:
+            self.load_error = failure
+            return failure
+        self.load_error = None
+        return None
+
+    def deadline(self) -> datetime:
+        """When ``heartbeat_expired`` is due: ``last_ok + service_down_time`` (BEHAVIOR.md section 5)."""
+        return self.last_ok + timedelta(seconds=self.settings.service_down_time)
 
     def retries_left(self) -> int | None:
         return retries_left(self.binary, self.settings, self.attempt)

@@ -1,10 +1,16 @@
 """Timed moves as APScheduler 3 jobs, in real time or in virtual time.
 
 Real time uses a ``BackgroundScheduler``. Virtual time uses ``VirtualScheduler``:
-the same jobs in the same memory job store, fired at their exact instants, in
-(instant, job id) order, when the owner advances the clock. It does the store
-bookkeeping *before* running a job, so a job that re-arms itself under its own
-id keeps the new schedule (APScheduler's inline executor gets this wrong).
+the same jobs in the same memory job store, fired at their exact instants when the
+owner advances the clock. It does the store bookkeeping *before* running a job, so
+a job that re-arms itself under its own id keeps the new schedule (APScheduler's
+inline executor gets this wrong).
+
+Jobs due at one instant run one at a time in ``JobKind`` order (then by id), and
+the queue is read again after each: a job armed during an instant for that same
+instant takes its kind's place among those still waiting. So the expiry
+``watchdog``, last, judges liveness after everything else that happens at its
+instant, an attempt outcome armed there by a retry included (docs/decisions.md).
 
 Every job is added with an explicit ``next_run_time``: APScheduler would
 otherwise read the system clock, which is meaningless in virtual time.
@@ -18,6 +24,7 @@ import math
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
@@ -31,6 +38,60 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from statecore.clock import Clock, VirtualClock
+
+
+class JobKind(StrEnum):
+    """What a job is for; its value is the job id's prefix (``retry|volume:node1@lvm``)."""
+
+    OUTCOME = "outcome"
+    """An attempt's result, delivered at the instant the driver finished."""
+    TIMEOUT = "timeout"
+    """An attempt's ``init_timeout``."""
+    RETRY = "retry"
+    """A backoff retry or a periodic re-init."""
+    REPORT = "report"
+    """A report group's heartbeats."""
+    CAPS = "caps"
+    """A capabilities group's ``is_working()`` round (and volume stats)."""
+    STATS = "stats"
+    """Stats of volumes that have just come up."""
+    REDO = "redo"
+    """A start or a timer's event the store refused, tried again."""
+    NOTIFY = "notify"
+    """Notifications a sink refused, offered again (virtual time)."""
+    SAMPLE = "sample"
+    """The simulator's look at a service, for its plot."""
+    WATCHDOG = "watchdog"
+    """The expiry of every service's heartbeat deadline."""
+
+
+SAME_INSTANT_ORDER: tuple[JobKind, ...] = (
+    JobKind.CAPS, JobKind.NOTIFY, JobKind.OUTCOME, JobKind.REDO, JobKind.REPORT, JobKind.RETRY, JobKind.SAMPLE,
+    JobKind.STATS, JobKind.TIMEOUT, JobKind.WATCHDOG,
+)  # fmt: skip
+"""The order of jobs due at one instant. What it decides, and why:
+
+- ``outcome`` before ``timeout``: an attempt that finishes exactly at its limit counts;
+- ``report`` before ``watchdog``: a heartbeat due at ``last_ok + service_down_time`` keeps the
+  service alive (BEHAVIOR.md section 5: alive while ``now - last_ok <= service_down_time``);
+- ``watchdog`` last: liveness is judged once everything else due at the instant has happened, so
+  an attempt that fails exactly at the deadline lands in ``failed_recoverable`` (grace still
+  open) and then expires with ``service.down``, rather than the expiry being skipped;
+- the others keep the order they have always had, which no rule of the contract decides.
+
+A job id whose prefix is no kind runs after every kind."""
+
+_RANK: dict[str, int] = {kind.value: rank for rank, kind in enumerate(SAME_INSTANT_ORDER)}
+_UNRANKED = len(SAME_INSTANT_ORDER)
+
+
+def job_id_of(kind: JobKind, *key: str) -> str:
+    return "|".join((kind.value, *key))
+
+
+def _rank(job_id: str) -> int:
+    return _RANK.get(job_id.partition("|")[0], _UNRANKED)
+
 
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 ONE_SHOT_INSTANCES = 64
@@ -54,16 +115,16 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
     The stock store keeps every job in one list sorted by (run time, id): arming or running a job
     is a Python binary search plus a list insert or delete, which moves every job behind it. With
     100,000 services (a timeout and an outcome job each while they start) that memmove dominated
-    the whole start-up. Here a heap holds (run time, id, sequence) entries; the index says which
-    entry of an id is current, stale entries are dropped when they surface, and the heap is rebuilt
-    when they outnumber the live ones. Jobs come out in the stock store's (run time, id) order, a
-    paused job (no run time) last; every method keeps the stock meaning.
+    the whole start-up. Here a heap holds (run time, kind rank, id, sequence) entries; the index
+    says which entry of an id is current, stale entries are dropped when they surface, and the heap
+    is rebuilt when they outnumber the live ones. Jobs come out in (run time, ``SAME_INSTANT_ORDER``,
+    id) order, a paused job (no run time) last; every method keeps the stock meaning.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._jobs_index: dict[str, tuple[Job, float | None, int]] = {}
-        self._heap: list[tuple[float, str, int]] = []
+        self._heap: list[tuple[float, int, str, int]] = []
         self._sequence = itertools.count()
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
@@ -74,16 +135,22 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
                 due.append(entry)
         for entry in due:  # still scheduled: the scheduler removes or moves them after running them
             heapq.heappush(heap, entry)
-        return [self._jobs_index[job_id][0] for _, job_id, _ in due]
+        return [self._jobs_index[job_id][0] for _, _, job_id, _ in due]
 
     def get_next_run_time(self) -> datetime | None:
+        job = self.first()
+        return None if job is None else job.next_run_time
+
+    def first(self) -> Job | None:
+        """The job that runs next: earliest, then first in ``SAME_INSTANT_ORDER``, then by id."""
         heap = self._heap
         while heap and not self._is_current(heap[0]):
             heapq.heappop(heap)
-        return self._jobs_index[heap[0][1]][0].next_run_time if heap else None
+        return self._jobs_index[heap[0][2]][0] if heap else None
 
     def get_all_jobs(self) -> list[Job]:
-        return [job for _, _, job in sorted((_key(ts), job.id, job) for job, ts, _ in self._jobs_index.values())]
+        entries = sorted((_key(ts), _rank(job.id), job.id, job) for job, ts, _ in self._jobs_index.values())
+        return [job for *_, job in entries]
 
     def add_job(self, job: Job) -> None:
         if job.id in self._jobs_index:
@@ -107,16 +174,16 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
         timestamp = None if job.next_run_time is None else job.next_run_time.timestamp()
         sequence = next(self._sequence)
         self._jobs_index[job.id] = (job, timestamp, sequence)
-        heapq.heappush(self._heap, (_key(timestamp), job.id, sequence))
+        heapq.heappush(self._heap, (_key(timestamp), _rank(job.id), job.id, sequence))
         self._compact_if_stale()
 
-    def _is_current(self, entry: tuple[float, str, int]) -> bool:
-        current = self._jobs_index.get(entry[1])
-        return current is not None and current[2] == entry[2]
+    def _is_current(self, entry: tuple[float, int, str, int]) -> bool:
+        current = self._jobs_index.get(entry[2])
+        return current is not None and current[2] == entry[3]
 
     def _compact_if_stale(self) -> None:
         if len(self._heap) > 2 * len(self._jobs_index) + 64:
-            self._heap = [(_key(ts), job_id, seq) for job_id, (_, ts, seq) in self._jobs_index.items()]
+            self._heap = [(_key(ts), _rank(job_id), job_id, seq) for job_id, (_, ts, seq) in self._jobs_index.items()]
             heapq.heapify(self._heap)
 
 
@@ -144,48 +211,44 @@ class VirtualScheduler(BaseScheduler):  # type: ignore[misc]  # likewise
         return IndexedJobStore()
 
     def advance_to(self, target: datetime) -> int:
-        """Run every job due up to ``target``, instant by instant; returns how many ran."""
+        """Run every job due up to ``target``, one at a time in the store's order (instant, then
+        ``SAME_INSTANT_ORDER``), reading the queue again after each; returns how many ran."""
         ran = 0
-        store = self._lookup_jobstore("default")
+        store: IndexedJobStore = self._lookup_jobstore("default")
         while True:
             with self._jobstores_lock:
-                instant = store.get_next_run_time()
-                if instant is None or instant > target:
+                job = store.first()
+                instant = None if job is None else job.next_run_time
+                if job is None or instant is None or instant > target:
                     break
                 self.clock.set(instant)
-                due = store.get_due_jobs(instant)
-            for job in due:
-                ran += self._run_if_still_due(store, job.id, instant)
+                following = job.trigger.get_next_fire_time(instant, instant)
+                if following is None:
+                    store.remove_job(job.id)
+                else:
+                    job._modify(next_run_time=following)
+                    store.update_job(job)
+            job.func(*job.args, **job.kwargs)
+            ran += 1
         self.clock.set(max(target, self.clock.now()))
         return ran
 
-    def _run_if_still_due(self, store: MemoryJobStore, job_id: str, instant: datetime) -> int:
-        with self._jobstores_lock:
-            job = store.lookup_job(job_id)
-            if job is None or job.next_run_time is None or job.next_run_time > instant:
-                return 0  # removed or moved by a job that ran before it at this instant
-            following = job.trigger.get_next_fire_time(job.next_run_time, instant)
-            if following is None:
-                store.remove_job(job_id)
-            else:
-                job._modify(next_run_time=following)
-                store.update_job(job)
-        job.func(*job.args, **job.kwargs)
-        return 1
+
+def background_scheduler() -> BackgroundScheduler:
+    """Real time: APScheduler's own thread, on the indexed job store."""
+    return BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS, jobstores={"default": IndexedJobStore()})
 
 
 class Timers:
     """The engine's view of a scheduler: arm a one-shot or periodic job by id, or cancel it."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, scheduler: BaseScheduler | None = None) -> None:
+        """``scheduler``: the engine's runtime (runtime.py) passes its own; by default one that fits
+        the clock, for code that uses timers on their own."""
         self.clock = clock
-        self.virtual = isinstance(clock, VirtualClock)
-        if isinstance(clock, VirtualClock):
-            self.scheduler: BaseScheduler = VirtualScheduler(clock)
-        else:
-            self.scheduler = BackgroundScheduler(
-                timezone=UTC, job_defaults=JOB_DEFAULTS, jobstores={"default": IndexedJobStore()}
-            )
+        if scheduler is None:
+            scheduler = VirtualScheduler(clock) if isinstance(clock, VirtualClock) else background_scheduler()
+        self.scheduler: BaseScheduler = scheduler
         self._store: MemoryJobStore = MemoryJobStore()  # the scheduler's own, once started
 
     def start(self) -> None:

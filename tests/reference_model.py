@@ -4,17 +4,31 @@ It knows nothing of ``statecore``: states and events are plain strings, time is
 whole seconds since the engine started, and every timer is a named instant.
 The property tests run it side by side with the real engine and compare.
 
-Where BEHAVIOR.md is silent, the model follows what the engine does; each such
-point is marked ``SPEC-SILENT`` where it is coded:
+The liveness boundary is the contract's (BEHAVIOR.md section 5, Cinder's formula):
+a service is alive, and the grace window of ``failed_recoverable`` open, while
+``now - last_ok <= service_down_time``, inclusive; ``heartbeat_expired`` fires at
+exactly ``last_ok + service_down_time``. Both hold at that one instant because of
+the order below: the expiry watchdog is judged last, after everything else due
+then. So an attempt that fails at exactly ``last_ok + service_down_time`` still
+lands in ``failed_recoverable`` (grace open), and the watchdog then takes it
+``down`` at the same instant with ``service.down``.
 
-- jobs due at one instant run in job-id order (``caps`` < ``outcome`` <
-  ``report`` < ``retry`` < ``timeout`` < the expiry ``watchdog``); a job armed
-  for the instant being processed runs after that instant's batch. So an
-  attempt that ends exactly at ``init_timeout`` counts, and a heartbeat due
-  exactly at ``last_ok + service_down_time`` keeps the service up;
-- the grace window is open while ``now - last_ok < service_down_time``
-  (BEHAVIOR.md section 5 says ``<=`` for liveness, but also fires
-  ``heartbeat_expired`` at exactly ``last_ok + service_down_time``);
+Where BEHAVIOR.md is silent, the model states a decision; each such point is
+marked ``SPEC-SILENT`` where it is coded:
+
+- jobs due at one instant run one at a time, in (instant, kind, id) order with
+  the kinds ordered ``caps`` < ``outcome`` < ``report`` < ``retry`` <
+  ``timeout`` < the expiry ``watchdog``, and the queue is read again after
+  every job: a job armed during an instant for that same instant (the outcome
+  of an attempt a retry began, say) runs in its kind's place among the jobs
+  still waiting at that instant. So an attempt that ends exactly at
+  ``init_timeout`` counts, a heartbeat due exactly at ``last_ok +
+  service_down_time`` keeps the service up, and the watchdog judges a service
+  after whatever else happened to it at its instant;
+- the watchdog skips an ``initializing`` service, as BEHAVIOR.md section 4 asks,
+  and drops its deadline rather than keeping it: the attempt's outcome decides,
+  with the grace guard (a failure after the window closed goes straight to
+  ``down``);
 - an attempt's outcome is a job that stays armed after a timeout until its
   instant and is then ignored; a hung attempt arms none (an older, stale one
   may still be pending);
@@ -54,7 +68,8 @@ TABLE_PAIRS: frozenset[tuple[str, str]] = frozenset(
 """The (state, event) pairs of BEHAVIOR.md section 4; any other pair is refused."""
 
 JOB_ORDER = ("caps", "outcome", "report", "retry", "timeout", "expire")
-"""SPEC-SILENT: the order of jobs due at the same instant (the engine's job ids sort this way)."""
+"""SPEC-SILENT: the order of the kinds of job due at the same instant (the engine's job ids sort this way);
+the expiry watchdog comes last, so it judges a service after everything else due at its instant."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,8 @@ class DriverKnobs:
     """What the test told the scripted driver; read when an attempt starts, as the driver does."""
 
     result: Result = "ok"
+    results: list[Result] = field(default_factory=list)
+    """Results of the next attempts, first in first used; then ``result`` each."""
     one_off: list[int | None] = field(default_factory=list)
     """Durations of the next attempts, first in first used (None: it hangs); then 0 s each."""
     working: bool = True
@@ -86,7 +103,8 @@ class DriverKnobs:
 
     def next_attempt(self) -> tuple[Result, int | None]:
         """The next attempt's result and duration (None: it never finishes)."""
-        return self.result, self.one_off.pop(0) if self.one_off else 0
+        result = self.results.pop(0) if self.results else self.result
+        return result, self.one_off.pop(0) if self.one_off else 0
 
 
 @dataclass(frozen=True)
@@ -142,8 +160,8 @@ class ServiceModel:
         return min(self.options.reinit_backoff_max, 2 ** (self.attempt - 1))
 
     def grace_open(self, now: int) -> bool:
-        # SPEC-SILENT: strict, so the expiry instant itself is outside the window.
-        return now - self.last_ok < self.options.service_down_time
+        """BEHAVIOR.md section 5: inclusive, so the expiry instant itself is still inside the window."""
+        return now - self.last_ok <= self.options.service_down_time
 
     def allows(self, event: str) -> bool:
         return (self.state, event) in TABLE_PAIRS
@@ -263,7 +281,7 @@ class ServiceModel:
             self._begin_attempt(now)
 
     def on_expire(self, now: int) -> None:
-        self.expiry_at = None
+        self.expiry_at = None  # SPEC-SILENT: dropped for an initializing service, whose outcome decides
         if self.state in (UP, FAILED_RECOVERABLE):
             self._move(DOWN, "service.down", "heartbeat_expired")
 
@@ -326,21 +344,18 @@ class ReferenceModel:
         return instant > 0 and instant % interval == 0 and self._group_ran.get(key) != instant
 
     def _run_instant(self, instant: int) -> None:
-        while True:
-            batch = sorted(
-                [*self._groups_due(instant)]
-                + [
-                    (kind, binary)
-                    for binary, service in self.services.items()
-                    for kind in ("expire", "outcome", "retry", "timeout")
-                    if service.due(kind, instant)
-                ],
-                key=lambda job: (JOB_ORDER.index(job[0]), job[1]),
-            )
-            if not batch:
-                return
-            for kind, binary in batch:
-                self._run(kind, binary, instant)
+        """SPEC-SILENT: one job at a time, the first due in (kind, id) order, the queue read again after each."""
+        while (job := self._next_job(instant)) is not None:
+            self._run(*job, instant)
+
+    def _next_job(self, instant: int) -> tuple[str, str] | None:
+        due = [*self._groups_due(instant)] + [
+            (kind, binary)
+            for binary, service in self.services.items()
+            for kind in ("expire", "outcome", "retry", "timeout")
+            if service.due(kind, instant)
+        ]
+        return min(due, key=lambda job: (JOB_ORDER.index(job[0]), job[1]), default=None)
 
     def _run(self, kind: str, binary: str, instant: int) -> None:
         if kind == "report":
@@ -353,6 +368,6 @@ class ReferenceModel:
         if kind == "caps":
             self._group_ran[f"caps|{binary}"] = instant
             service.on_caps(instant)
-        elif service.due(kind, instant):  # an earlier job of this instant may have moved or removed it
+        else:  # due: the queue is read again before every job
             getattr(service, f"on_{kind}")(instant)
         service.seal()

@@ -124,7 +124,7 @@ def test_unknown_host_for_disable_is_refused(tmp_path, array):
     backups.mkdir()
     assert invoke("run", str(config_file(tmp_path, array, backups)), "--duration", "0.5").exit_code == 0
     result = run_cli("disable", "node9", "--reason", "x", "--db", str(tmp_path / "state.sqlite"))
-    assert result.returncode == 2 and "'node9': no service in" in result.stderr
+    assert result.returncode == 2 and "no volume or backup service 'node9' in" in result.stderr
 
 
 def test_demo_brings_both_late_services_up(tmp_path):

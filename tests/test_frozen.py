@@ -11,7 +11,7 @@ from transitions import EventData, Machine, MachineError
 
 from statecore.frozen import FrozenMachine, FrozenMachineError
 from statecore.guards import Context
-from statecore.machine import LifecycleMachine
+from statecore.machine import LifecycleMachine, _transition
 from statecore.table import BINARIES, Event, State, rulebook
 
 STATES = ["a", "b", "c", "d"]
@@ -98,7 +98,7 @@ def test_lifecycle_machine_fires_the_rows_stock_transitions_would(binary):
     lifecycle = LifecycleMachine(book, predicates)
     stock = Machine(
         model=None, states=[s.value for s in State], initial=State.STARTING.value, auto_transitions=False,
-        transitions=[lifecycle._transition(rule, predicates) for rule in book.rules], model_attribute="fsm_state",
+        transitions=[_transition(rule, predicates) for rule in book.rules], model_attribute="fsm_state",
     )  # fmt: skip
     guards = sorted(predicates)
     allowed = {(rule.source, rule.event) for rule in book.rules}

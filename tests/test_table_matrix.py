@@ -202,7 +202,8 @@ ROW_CASES: dict[tuple[State, Event, Guard | None], RowCase] = {
     ),
     (S.INITIALIZING, E.INIT_FAILED, G.RETRY_GRACE_EXPIRED): RowCase(
         recoverable_failure_after_grace,
-        {"": advance(6), "fired": fire_with(BackendUnreachable("gone"), after=5)},
+        # fired half a second past the window: its last instant, t = 5, still belongs to it (BEHAVIOR.md 5)
+        {"": advance(6), "fired": fire_with(BackendUnreachable("gone"), after=5.5)},
         OUTAGE,
     ),
     (S.FAILED_RECOVERABLE, E.RETRY, None): RowCase(failed_recoverable),

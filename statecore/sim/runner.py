@@ -25,6 +25,7 @@ from statecore.sim.faults import BlockingHeartbeats
 from statecore.sim.scenario import DriverScript, EventSpec, Member, Scenario
 from statecore.table import Binary
 from statecore.testing import ScriptedDriver
+from statecore.timers import JobKind, job_id_of
 
 LineKind = Literal["notification", "scenario", "refused", "observed"]
 Change = tuple[str | None, str | None] | None
@@ -180,7 +181,7 @@ class Simulation:
     def _after_poll(self, host: str) -> None:
         """The engine stores the polled value after the call returns: read it in a job at the same instant,
         which the virtual scheduler runs after the polling job."""
-        self.engine.timers.at(f"sample|{self.sids[host]}", self.engine.now(), self._sample, host)
+        self.engine.timers.at(job_id_of(JobKind.SAMPLE, self.sids[host]), self.engine.now(), self._sample, host)
 
     def _sample(self, host: str) -> None:
         value = self.engine.service(host, binary="volume").backend_state

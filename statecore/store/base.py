@@ -127,8 +127,11 @@ class Store(Protocol):
         """Every transition, oldest first, of one service or of all."""
         ...
 
-    def fleet(self, service_down_time: float) -> list[ServiceRow]:
-        """Every service of every host, ``state`` computed from heartbeat age in the store's time."""
+    def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
+        """Every service of every host, ``state`` from heartbeat age: alive while ``now - heartbeat
+        <= service_down_time`` (BEHAVIOR.md section 5). A store with a clock of its own (a
+        database's) reads its own time; one without (``MemoryStore``) takes ``now``, the clock of
+        the engine that recorded the heartbeats, and the wall clock only if none is given."""
         ...
 
     def close(self) -> None:

@@ -82,8 +82,8 @@ class MemoryStore:
             return list(self._history)
         return [r for r in self._history if service_id(r.binary, r.host) == sid]
 
-    def fleet(self, service_down_time: float) -> list[ServiceRow]:
-        now = datetime.now(UTC)
+    def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
+        now = now or datetime.now(UTC)
         window = timedelta(seconds=service_down_time)
         return [
             state.row(alive=(beat := self.heartbeats.get(sid)) is not None and now - beat <= window)

@@ -189,7 +189,8 @@ class SqlStore:
         with self._tx() as connection:
             return [_record(row) for row in connection.execute(query).mappings()]
 
-    def fleet(self, service_down_time: float) -> list[ServiceRow]:
+    def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
+        """The database's clock decides, whatever ``now`` says: every host reads the same time."""
         window = timedelta(seconds=service_down_time)
         with self._tx() as connection:
             now = _utc(connection.execute(select(self._db_now())).scalar_one(), self.engine)

@@ -1,0 +1,294 @@
+"""Everything that happens because time passed: the effects of a committed step, and every job.
+
+``Jobs.run`` carries out a step's effects (effects.py): it arms and cancels the
+APScheduler jobs, launches attempts, sets expiry deadlines, and queues stats
+polls. The jobs' callbacks live here too: an attempt's outcome and timeout, a
+retry, the expiry watchdog, the stats batch, and the report and capabilities
+groups. Each turns into an event that goes through ``apply`` (the engine's
+step, commit and effects), under the engine's lock, only if its token says it
+is still meant. Drivers are never called under that lock: ``is_working`` and
+``get_volume_stats`` are asked before or after it, and a ``Launch`` waits in a
+queue until the lock is released, when ``settle`` starts it (in virtual time,
+the attempt runs there and then, inline) and hands notifications to the sinks.
+
+A store that refuses an event does not lose it: ``STORE_RETRY`` later it is
+tried again (a ``redo`` job, or the expiry deadline itself), logged each time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from loguru import logger
+
+from statecore.deadlines import Deadlines
+from statecore.effects import ArmExpiry, ArmJob, CancelJob, DisarmExpiry, Effects, Launch, PollStats
+from statecore.errors import InitTimeout, StatecoreError
+from statecore.ledger import Ledger
+from statecore.machine import accepting
+from statecore.probes import backend_state
+from statecore.records import TransitionRecord
+from statecore.registry import GroupKey, Registry
+from statecore.runtime import Runtime
+from statecore.service import Service
+from statecore.store import StoreUnavailable
+from statecore.table import Event, State, rulebook
+from statecore.timers import JobKind, job_id_of
+
+STORE_RETRY = timedelta(seconds=1)
+EXPIRING = accepting(rulebook("volume"), Event.HEARTBEAT_EXPIRED)
+"""States the watchdog can take down (the table's sources of ``heartbeat_expired``)."""
+RETRYING = accepting(rulebook("volume"), Event.RETRY)
+"""States a retry job can start an attempt from (the table's sources of ``retry``)."""
+HEARTBEATEN = frozenset({State.UP, State.DOWN})
+"""SPEC-SILENT (docs/decisions.md): only an initialized service in these states is heartbeated."""
+
+
+class Apply(Protocol):
+    def __call__(
+        self, service: Service, event: Event, *, strict: bool, error: BaseException | None = None
+    ) -> TransitionRecord | None:
+        """Step, commit and run the effects, with the engine's lock held by the caller."""
+        ...
+
+
+class Jobs:
+    def __init__(
+        self, registry: Registry, runtime: Runtime, ledger: Ledger, lock: threading.RLock, apply: Apply
+    ) -> None:
+        self.registry, self.ledger, self.lock, self.apply = registry, ledger, lock, apply
+        self.clock, self.timers, self.prober = runtime.clock, runtime.timers, runtime.prober
+        self.attempts = runtime.attempts(self.on_outcome)
+        self.workers = runtime.workers()
+        self.expiries = Deadlines(self.timers, job_id_of(JobKind.WATCHDOG), self.on_expiries, runtime.expiry_resolution)
+        self._launches: list[Launch] = []
+        """Attempts to start once the engine lock is released (``settle``)."""
+        self._stats_due: dict[str, None] = {}
+        """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
+        self._store_down = False
+        self._callbacks: dict[JobKind, Callable[[str, int], None]] = {
+            JobKind.RETRY: self.on_retry, JobKind.TIMEOUT: self.on_timeout,
+        }  # fmt: skip
+        self._runners: dict[type, Callable[..., None]] = {
+            ArmJob: self._arm_job, CancelJob: self._cancel_job, Launch: self._launch,
+            ArmExpiry: self._arm_expiry, DisarmExpiry: self._disarm_expiry, PollStats: self._poll_stats_soon,
+        }  # fmt: skip
+
+    # -- effects: run once a step is committed, under the engine lock --------------------------
+
+    def run(self, effects: Effects) -> None:
+        runners = self._runners
+        for effect in effects:
+            runners[type(effect)](effect)
+
+    def _arm_job(self, effect: ArmJob) -> None:
+        kind, sid = effect.kind, effect.sid
+        self.timers.at(job_id_of(kind, sid), effect.when, self._callbacks[kind], sid, effect.token)
+
+    def _cancel_job(self, effect: CancelJob) -> None:
+        self.timers.cancel(job_id_of(effect.kind, effect.sid))
+
+    def _launch(self, effect: Launch) -> None:
+        self._launches.append(effect)
+
+    def settle(self) -> None:
+        """After the engine lock is released: start the queued attempts, then deliver notifications."""
+        with self.lock:
+            launches, self._launches = self._launches, []
+        for launch in launches:
+            service = self.registry.services[launch.sid]
+            driver = service.driver if service.driver is not None else _Unloadable(service.load_error)
+            self.attempts.launch(launch.sid, launch.token, driver)
+        self.ledger.flush()
+
+    def _arm_expiry(self, effect: ArmExpiry) -> None:
+        self.expiries.arm(effect.sid, effect.when)
+
+    def _disarm_expiry(self, effect: DisarmExpiry) -> None:
+        self.expiries.disarm(effect.sid)
+
+    def _poll_stats_soon(self, effect: PollStats) -> None:
+        """A volume's stats are polled at the instant it enters ``up``. Every volume that comes up
+        before the ``stats`` job runs joins its batch, so a fleet coming up arms one job (and one
+        re-entering ``up`` while the job is pending costs a dict write, not a job)."""
+        if not self._stats_due:
+            self.timers.at(job_id_of(JobKind.STATS), effect.when, self.on_stats_due)
+        self._stats_due[effect.sid] = None
+
+    # -- one store-outage policy ---------------------------------------------------------------
+
+    def refused(self, service: Service, what: str, failure: StoreUnavailable) -> datetime:
+        """Log that the store refused ``what``; returns when it is to be tried again."""
+        logger.error(
+            "{}: {} not recorded ({}); retrying in {:g} s", service.host, what, failure, STORE_RETRY.total_seconds()
+        )
+        return self.clock.now() + STORE_RETRY
+
+    def timer_event(
+        self, sid: str, event: Event, check: Callable[[Service], bool], error: BaseException | None = None
+    ) -> None:
+        """A timer's event, if ``check`` says it is still meant; a refusing store gets it again later."""
+        service = self.registry.services.get(sid)
+        if service is None:
+            return
+        with self.lock:
+            if check(service):
+                try:
+                    self.apply(service, event, strict=False, error=error)
+                except StoreUnavailable as failure:
+                    when = self.refused(service, event.value, failure)
+                    redo = job_id_of(JobKind.REDO, sid, event.value)
+                    self.timers.at(redo, when, self.timer_event, sid, event, check, error)
+        self.settle()
+
+    # -- attempts, retries and the expiry watchdog ---------------------------------------------
+
+    def on_outcome(self, sid: str, token: int, error: BaseException | None) -> None:
+        def current(service: Service) -> bool:
+            if service.attempt_token != token or service.state is not State.INITIALIZING:
+                logger.debug("late outcome of an abandoned attempt of {} ignored", sid)
+                return False
+            self.timers.cancel(job_id_of(JobKind.TIMEOUT, sid))
+            return True
+
+        self.timer_event(sid, Event.INIT_SUCCEEDED if error is None else Event.INIT_FAILED, current, error)
+
+    def on_timeout(self, sid: str, token: int) -> None:
+        service = self.registry.services[sid]
+        limit = service.settings.init_timeout_for(service.binary)
+        error = InitTimeout(f"attempt {service.attempt} did not finish within {limit:g} s")
+        self.timer_event(
+            sid, Event.INIT_FAILED, lambda s: s.attempt_token == token and s.state is State.INITIALIZING, error
+        )
+
+    def on_retry(self, sid: str, token: int) -> None:
+        self.timer_event(sid, Event.RETRY, lambda s: s.retry_token == token and s.state in RETRYING)
+
+    def on_expiries(self) -> None:
+        """The one expiry job: services whose deadline came and went without a heartbeat go down."""
+        with self.lock:
+            now = self.clock.now()
+            for sid in self.expiries.pop_due(now):
+                service = self.registry.services[sid]
+                if service.state not in EXPIRING:
+                    continue  # initializing: the attempt's outcome decides; down or failed: nothing to expire
+                deadline = service.deadline()
+                if now < deadline:
+                    self.expiries.arm(sid, deadline)  # heartbeats moved the deadline since it was armed
+                    continue
+                try:
+                    self.apply(service, Event.HEARTBEAT_EXPIRED, strict=False)
+                except StoreUnavailable as failure:
+                    self.expiries.arm(sid, self.refused(service, Event.HEARTBEAT_EXPIRED.value, failure))
+        self.settle()
+
+    # -- stats --------------------------------------------------------------------------------
+
+    def on_stats_due(self) -> None:
+        """Each poll goes to the workers: in real time a ``get_volume_stats`` that hangs holds one
+        worker rather than the batch, and this job returns at once; in virtual time, inline, in order."""
+        with self.lock:
+            due, self._stats_due = self._stats_due, {}
+        for sid in due:
+            self.workers.submit(self.on_stats, sid)
+
+    def on_stats(self, sid: str) -> None:
+        """Poll a volume's stats; a changed backend_state is written through, so every host's
+        service list (``statecore service-list``, ``statecore serve``) shows it, not just ours."""
+        service = self.registry.services[sid]
+        if service.state is not State.UP or service.driver is None:
+            return
+        value = backend_state(service.host, service.driver)  # a driver call: never under the lock
+        with self.lock:
+            if service.state is not State.UP or value == service.backend_state:
+                return  # it left up while its stats were asked for: nothing to publish
+            service.backend_state = value
+        try:
+            self.ledger.store.set_backend_state(sid, value)
+        except Exception as error:  # the next change, or the next transition's commit, writes it
+            logger.warning("{}: backend_state {} not stored ({})", service.host, value, error)
+
+    # -- report and capabilities groups: one job per period, not one per service -------------------
+
+    def arm_group(self, key: GroupKey) -> None:
+        handler = self.on_report if key.kind is JobKind.REPORT else self.on_capabilities
+        first = self.clock.now() + timedelta(seconds=key.seconds)
+        self.timers.every(key.job_id, key.seconds, first, handler, key)
+
+    def on_report(self, key: GroupKey) -> None:
+        """Heartbeat every initialized service whose driver works, in one batch to the store."""
+        with self.lock:
+            members = [s for s in self.registry.groups[key].values() if s.initialized and s.state in HEARTBEATEN]
+        working = self.prober.working(members, key.probe_limit)
+        now = self.clock.now()
+        try:
+            recorded = self.ledger.store.record_heartbeats([s.id for s in working], now)
+        except Exception as error:
+            if not self._store_down:
+                logger.error("store disconnected: heartbeats not recorded ({})", error)
+                self._store_down = True
+            return
+        if self._store_down:
+            logger.info("store reconnected: heartbeats recorded again")
+            self._store_down = False
+        with self.lock:
+            for sid in recorded:
+                self._heartbeat(self.registry.services[sid], now)
+        self.settle()
+        self._adopt_statuses(key)
+
+    def _heartbeat(self, service: Service, now: datetime) -> None:
+        if service.state is State.UP:
+            service.last_ok = service.updated_at = now
+        elif service.state is State.DOWN:
+            service.updated_at = now
+            try:
+                self.apply(service, Event.HEARTBEAT, strict=False)
+            except StoreUnavailable as failure:
+                logger.error("{}: heartbeat not recorded ({}); the next report retries", service.host, failure)
+
+    def _adopt_statuses(self, key: GroupKey) -> None:
+        """An admin may disable or enable a service in the store from another host (``statecore
+        disable``); the owning engine takes the change over and audits it, within a report interval."""
+        members = self.registry.groups[key]
+        with self.lock:  # read and compare at once: a local disable committed in between must not be undone
+            try:
+                statuses = self.ledger.store.statuses(list(members))
+            except Exception:
+                return  # the store outage is already logged by the heartbeat above
+            for sid, (disabled, reason) in statuses.items():
+                service = members[sid]
+                if (service.disabled, service.disabled_reason) == (disabled, reason):
+                    continue
+                try:
+                    self.ledger.set_status(service, disabled, reason, self.clock.now())
+                except StoreUnavailable:
+                    break
+        self.settle()
+
+    def on_capabilities(self, key: GroupKey) -> None:
+        """While up: a driver that stopped working is lost; a volume driver's stats are refreshed."""
+        with self.lock:
+            members = [s for s in self.registry.groups[key].values() if s.state is State.UP]
+        working = {s.id for s in self.prober.working(members, key.probe_limit)}
+        for service in members:
+            if service.id not in working:
+                self.timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
+            elif service.binary == "volume":
+                self.on_stats(service.id)
+
+
+class _Unloadable:
+    """Stands in for a driver that could not be loaded after a restart: every attempt re-raises why."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error or StatecoreError("driver was never loaded")
+
+    def do_setup(self) -> None:
+        raise self.error
+
+    def check_for_setup_error(self) -> None:
+        raise self.error

@@ -1,0 +1,103 @@
+"""The engine's front: what ``advance`` returns, and two bugs the engine's stages fixed.
+
+- ``Engine.fleet()`` on the default ``MemoryStore`` read the wall clock, so in virtual time a
+  service showed ``up`` in ``service_list()`` and ``down`` in ``fleet()``;
+- the engine promised that drivers are never called under its lock, but in virtual time
+  ``do_setup`` ran under it (the attempt was launched as an effect, inside the lock).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from support import BlockingHeartbeats, Harness
+
+from statecore import Engine, MemorySink, Settings
+from statecore.store import service_id
+from statecore.table import Event, State
+from statecore.testing import ScriptedDriver
+
+
+def test_fleet_on_the_memory_store_reads_the_engines_clock_like_the_service_list():
+    store = BlockingHeartbeats()
+    h = Harness(store=store, service_down_time=30, report_interval=10)
+    h.add("node1@lvm", "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(15)  # up, with a heartbeat at t = 10 (virtual time starts in 2026-01-01, not now)
+    assert [r.state for r in h.engine.service_list()] == ["up"]
+    assert [r.state for r in h.engine.fleet()] == ["up"]
+
+    store.blocked.add(service_id("volume", "node1@lvm"))
+    h.engine.advance(40)  # last heartbeat at 10: 45 s ago in the engine's time
+    assert [r.state for r in h.engine.service_list()] == ["down"]
+    assert [r.state for r in h.engine.fleet()] == ["down"]
+
+
+class LockWatchingDriver(ScriptedDriver):
+    """Records, for every driver call, whether another thread could take the engine lock then."""
+
+    def __init__(self, engine: Engine, *attempts: str) -> None:
+        super().__init__(attempts or ("ok",))
+        self.engine = engine
+        self.watched: list[tuple[str, bool]] = []
+
+    def _watch(self, name: str) -> None:
+        free: list[bool] = []
+
+        def probe() -> None:
+            lock: Any = self.engine._lock
+            taken = lock.acquire(blocking=False)
+            if taken:
+                lock.release()
+            free.append(taken)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join(5)
+        self.watched.append((name, free == [True]))
+
+    def do_setup(self) -> None:
+        self._watch("do_setup")
+        super().do_setup()
+
+    def check_for_setup_error(self) -> None:
+        self._watch("check_for_setup_error")
+        super().check_for_setup_error()
+
+    def is_working(self) -> bool:
+        self._watch("is_working")
+        return super().is_working()
+
+    def get_volume_stats(self, refresh: bool = False) -> dict[str, Any]:
+        self._watch("get_volume_stats")
+        return super().get_volume_stats(refresh)
+
+
+def test_drivers_are_never_called_under_the_engine_lock_in_virtual_time():
+    engine = Engine.virtual_time(
+        settings=Settings(report_interval=1, service_down_time=5, backend_stats_polling_interval=3),
+        sinks=[MemorySink()],
+    )
+    driver = LockWatchingDriver(engine, "recoverable", "ok")
+    engine.add_service("node1@lvm", "volume", driver)
+    engine.start()
+    engine.advance(6)  # a failed attempt, a retry, up, stats, heartbeats, capabilities rounds
+    engine.fire("node1@lvm", Event.HEARTBEAT_EXPIRED)
+    engine.advance(2)  # back up with a heartbeat
+    names = {name for name, _ in driver.watched}
+    assert names == {"do_setup", "check_for_setup_error", "is_working", "get_volume_stats"}
+    assert [call for call in driver.watched if not call[1]] == []
+
+
+def test_advance_returns_the_transitions_its_jobs_made_in_order():
+    h = Harness(service_down_time=5, report_interval=1, reinit_driver_count=3)
+    h.add("node1@lvm", "volume", h.driver("recoverable", "ok"))
+    h.engine.start()
+    records = h.engine.advance(10)
+    assert [(h.t(r.at), r.event.value, r.to_state) for r in records] == [
+        (0.0, "init_failed", State.FAILED_RECOVERABLE),
+        (1.0, "retry", State.INITIALIZING),
+        (1.0, "init_succeeded", State.UP),
+    ]
+    assert h.engine.advance(1) == []  # heartbeats only: no transition
