@@ -26,28 +26,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from statecore.clock import Clock, VirtualClock
-from statecore.dispatch import Moved, step
+from statecore.dispatch import Moved, event_named, step
 from statecore.drivers import Classifier, DriverSpec, default_classifier
-from statecore.effects import ArmExpiry, ArmJob
-from statecore.errors import InitTimeout, InvalidTransition, StatecoreError
+from statecore.errors import StatecoreError
 from statecore.guards import PREDICATES
-from statecore.jobs import EXPIRING, RETRYING, Jobs
+from statecore.jobs import Jobs
 from statecore.ledger import Ledger
 from statecore.machine import LifecycleMachine
 from statecore.notify import LoguruSink, Notifier, Sink
 from statecore.probes import backend_state
 from statecore.records import ServiceRow, TransitionRecord
-from statecore.registry import Registry
+from statecore.registry import Registry, check_name
 from statecore.runtime import Runtime, runtime_for
 from statecore.service import Service
 from statecore.settings import Settings, load_settings
-from statecore.store import MemoryStore, Store, StoreUnavailable, service_id
+from statecore.store import MemoryStore, Store, service_id
 from statecore.table import BINARIES, Binary, Event, State, rulebook
-from statecore.timers import JobKind, job_id_of
-
-
-class Interrupted(InitTimeout):
-    """The engine stopped while an attempt was in flight; counted as a failed, recoverable attempt."""
 
 
 class Engine:
@@ -104,11 +98,7 @@ class Engine:
     ) -> str:
         """Register a service (or adopt its stored state after a restart); after ``start()`` it
         starts at once. Returns its id."""
-        if binary not in BINARIES:
-            raise StatecoreError(f"service {host!r}: binary {binary!r} is not one of {', '.join(BINARIES)}")
-        if not host or (binary == "volume") != ("@" in host):
-            form = "'host@backend'" if binary == "volume" else "a plain host name (no '@')"
-            raise StatecoreError(f"service {host!r}: a {binary} service is named {form}")
+        check_name(host, binary)
         settings = self.settings.with_overrides(options)
         with self._lock:
             sid = service_id(binary, host)
@@ -192,9 +182,7 @@ class Engine:
         attempts themselves; it is classified like an attempt's own error.
         """
         service = self.registry.find(host, binary)
-        name = _EVENTS.get(event) if isinstance(event, str) else None
-        if name is None:
-            name = _event(service, event)
+        name = event_named(service, event)
         if name is _START and error is None and service.state is _STARTING:
             error = service.load_driver()  # the start guard asks whether the driver loads
         elif name is _RESET and service.driver is None:
@@ -281,56 +269,12 @@ class Engine:
         return row
 
     def _bring_up(self, service: Service) -> None:
-        """A new service starts; a stored one carries on from its state with timers derived from it.
-        A store outage does not strand it in ``starting``: it is tried again a second later."""
-        try:
-            if service.state is State.STARTING:
-                error = service.load_driver()
-                with self._lock:
-                    self._apply(service, Event.START, strict=True, error=error)
-            elif service.id in self._adopted:
-                self._recover(service)
-                self._adopted.discard(service.id)
-        except StoreUnavailable as failure:
-            when = self._jobs.refused(service, "start", failure)
-            self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self._bring_up, service)
-        self._jobs.settle()
-
-    def _recover(self, service: Service) -> None:
-        """Derive the timers of a stored service; an overdue retry or expiry fires at once."""
-        if service.state is not State.FAILED_PERMANENT:
-            service.load_driver()
-        with self._lock:
-            state, now = service.state, self.clock.now()
-            if state in EXPIRING or state is State.INITIALIZING:  # the dead engine's deadline died with it
-                self._jobs.run([ArmExpiry(service.id, service.deadline())])
-            if service.next_retry_at is not None and state in RETRYING:
-                service.retry_token += 1
-                when = max(now, service.next_retry_at)
-                self._jobs.run([ArmJob(JobKind.RETRY, service.id, when, service.retry_token)])
-            if state is State.INITIALIZING:
-                interrupted = Interrupted(f"interrupted: the engine stopped during attempt {service.attempt}")
-                self._apply(service, Event.INIT_FAILED, strict=True, error=interrupted)
-            elif service.initialized and state in (State.UP, State.DOWN):
-                self._apply(service, Event.RESTART, strict=True)
+        self._jobs.bring_up(service, recover=service.id in self._adopted)
+        self._adopted.discard(service.id)
 
     def _row(self, service: Service, *, admin: bool) -> ServiceRow:
         return service.stored(self.owner).row(alive=service.state is State.UP, admin=admin)
 
 
-_START, _RESET = Event.START, Event.RESET
-_STARTING = State.STARTING
+_START, _RESET, _STARTING = Event.START, Event.RESET, State.STARTING
 """Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
-
-_EVENTS: dict[str, Event] = {e.value: e for e in Event}
-"""Event by name (an Event is its own name): a dict hit is faster than ``Event(name)`` on every fire."""
-
-
-def _event(service: Service, event: Event | str) -> Event:
-    try:
-        return Event(event)
-    except ValueError:
-        names = ", ".join(e.value for e in Event)
-        raise InvalidTransition(
-            service.host, service.binary, service.state.value, str(event), f"unknown event; events are: {names}"
-        ) from None

@@ -47,6 +47,10 @@ HEARTBEATEN = frozenset({State.UP, State.DOWN})
 """SPEC-SILENT (docs/decisions.md): only an initialized service in these states is heartbeated."""
 
 
+class Interrupted(InitTimeout):
+    """The engine stopped while an attempt was in flight; counted as a failed, recoverable attempt."""
+
+
 class Apply(Protocol):
     def __call__(
         self, service: Service, event: Event, *, strict: bool, error: BaseException | None = None
@@ -143,6 +147,40 @@ class Jobs:
                     redo = job_id_of(JobKind.REDO, sid, event.value)
                     self.timers.at(redo, when, self.timer_event, sid, event, check, error)
         self.settle()
+
+    # -- starting and recovering --------------------------------------------------------------
+
+    def bring_up(self, service: Service, recover: bool) -> None:
+        """A new service starts; a stored one (``recover``) carries on from its state with timers
+        derived from it. A store outage does not strand it in ``starting``: it is tried again later."""
+        try:
+            if service.state is State.STARTING:
+                error = service.load_driver()
+                with self.lock:
+                    self.apply(service, Event.START, strict=True, error=error)
+            elif recover:
+                self._recover(service)
+        except StoreUnavailable as failure:
+            when = self.refused(service, "start", failure)
+            self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self.bring_up, service, recover)
+        self.settle()
+
+    def _recover(self, service: Service) -> None:
+        """Derive the timers of a stored service; an overdue retry or expiry fires at once."""
+        if service.state is not State.FAILED_PERMANENT:
+            service.load_driver()
+        with self.lock:
+            state, now = service.state, self.clock.now()
+            if state in EXPIRING or state is State.INITIALIZING:  # the dead engine's deadline died with it
+                self.expiries.arm(service.id, service.deadline())
+            if service.next_retry_at is not None and state in RETRYING:
+                service.retry_token += 1
+                self.run([ArmJob(JobKind.RETRY, service.id, max(now, service.next_retry_at), service.retry_token)])
+            if state is State.INITIALIZING:
+                interrupted = Interrupted(f"interrupted: the engine stopped during attempt {service.attempt}")
+                self.apply(service, Event.INIT_FAILED, strict=True, error=interrupted)
+            elif service.initialized and state in (State.UP, State.DOWN):
+                self.apply(service, Event.RESTART, strict=True)
 
     # -- attempts, retries and the expiry watchdog ---------------------------------------------
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol, TypeVar
 
-from statecore.errors import UnknownService
+from statecore.errors import StatecoreError, UnknownService
 from statecore.service import Service
-from statecore.table import Binary
+from statecore.table import BINARIES, Binary
 from statecore.timers import JobKind, job_id_of
 
 
@@ -62,6 +62,15 @@ def find(candidates: Iterable[N], host: str, binary: Binary | None, where: str =
     if not matches:
         raise UnknownService(f"no {binary or 'volume or backup'} service {host!r} {where}")
     raise UnknownService(f"host {host!r} has both a volume and a backup service: say which binary")
+
+
+def check_name(host: str, binary: str) -> None:
+    """A volume is ``host@backend``, a backup a plain host: Cinder's names, which the CLI and API take."""
+    if binary not in BINARIES:
+        raise StatecoreError(f"service {host!r}: binary {binary!r} is not one of {', '.join(BINARIES)}")
+    if not host or (binary == "volume") != ("@" in host):
+        form = "'host@backend'" if binary == "volume" else "a plain host name (no '@')"
+        raise StatecoreError(f"service {host!r}: a {binary} service is named {form}")
 
 
 class Registry:

@@ -6,6 +6,7 @@ their versions), so none of them can be missing, skipped, or a different release
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,27 @@ def test_the_lock_agrees_with_pyproject():
     """A range changed in pyproject.toml without `uv lock` fails here, not on the next fresh machine."""
     result = run_tool("uv", "lock", "--check", "--offline")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+ENGINE_MODULES = ("engine", "dispatch", "actions", "effects", "ledger", "jobs", "runtime", "registry", "machine")
+"""The engine's stages: each short enough to hold in one's head (docs/decisions.md, engine stages)."""
+
+
+def test_no_function_of_the_engines_stages_is_over_40_lines():
+    long = []
+    for name in ENGINE_MODULES:
+        tree = ast.parse((ROOT / "statecore" / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 40:
+                    long.append(f"{name}.py:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+def test_the_engine_front_stays_small_and_actions_never_reach_the_engine():
+    engine = (ROOT / "statecore" / "engine.py").read_text(encoding="utf-8")
+    assert len(engine.splitlines()) <= 300
+    for stage in ("actions", "dispatch", "effects", "ledger", "jobs", "registry", "runtime"):
+        source = (ROOT / "statecore" / f"{stage}.py").read_text(encoding="utf-8")
+        assert "statecore.engine" not in source, f"{stage}.py imports the engine: the flow must stay one way"
