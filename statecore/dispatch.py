@@ -35,8 +35,9 @@ _REASONS = {
     Event.RESET: "reset by admin",
     Event.RESTART: "engine restarted: the driver is set up again in this process",
 }
-_EVENTS: dict[str, Event] = {e.value: e for e in Event}
+EVENTS: dict[str, Event] = {e.value: e for e in Event}
 """Event by name (an Event is its own name): a dict hit is faster than ``Event(name)`` on every fire."""
+_new = tuple.__new__
 _RETRY, _EXPIRED = Event.RETRY, Event.HEARTBEAT_EXPIRED
 """Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
 
@@ -62,7 +63,7 @@ class Refused(NamedTuple):
 
 def event_named(service: Service, event: Event | str) -> Event:
     """The event a caller names, as a member or by name; an unknown name is refused for ``service``."""
-    named = _EVENTS.get(event) if isinstance(event, str) else None
+    named = EVENTS.get(event) if isinstance(event, str) else None
     if named is not None:
         return named
     try:
@@ -103,13 +104,14 @@ def step(
     if error is not None:
         info = service.last_error = ErrorInfo.of(error)
     effects: Effects = []
+    actions = ACTIONS
     for action in fired.actions:
-        effects += ACTIONS[action](service, now)
+        effects += actions[action](service, now)
     record = TransitionRecord(
         service.host, service.binary, service.zone, event, source, fired.dest, now, reason, info,
         service.attempt, service.retries_left(), service.next_retry_at, fired.event_type, fired.priority,
     )  # fmt: skip
-    return Moved(record, effects, before)
+    return _new(Moved, (record, effects, before))  # Moved(...) without its Python-level __new__: the hot path
 
 
 def status_change(service: Service, disabled: bool, reason: str | None, now: datetime) -> Moved:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from statecore.clock import Clock, VirtualClock
-from statecore.dispatch import Moved, event_named, step
+from statecore.dispatch import EVENTS, Moved, event_named, step
 from statecore.drivers import Classifier, DriverSpec, default_classifier
 from statecore.errors import StatecoreError
 from statecore.guards import PREDICATES
@@ -182,13 +182,13 @@ class Engine:
         attempts themselves; it is classified like an attempt's own error.
         """
         service = self.registry.find(host, binary)
-        name = event_named(service, event)
+        name = EVENTS.get(event) or event_named(service, event)  # a dict hit, or the clear refusal
         if name is _START and error is None and service.state is _STARTING:
             error = service.load_driver()  # the start guard asks whether the driver loads
         elif name is _RESET and service.driver is None:
             service.load_driver()  # the cause may be fixed now; if not, the attempt fails with it
         with self._lock:
-            record = self._apply(service, name, strict=True, error=error, reason=reason)
+            record = self._apply(service, name, True, error, reason)  # positional: the hot path
         self._jobs.settle()
         assert record is not None
         return record
@@ -243,7 +243,6 @@ class Engine:
         self,
         service: Service,
         event: Event,
-        *,
         strict: bool,
         error: BaseException | None = None,
         reason: str | None = None,
@@ -256,7 +255,8 @@ class Engine:
                 raise outcome.error()
             return None
         self.ledger.commit(service, outcome)
-        self._jobs.run(outcome.effects)
+        if outcome.effects:
+            self._jobs.run(outcome.effects)
         if self._produced is not None:
             self._produced.append(outcome.record)
         return outcome.record

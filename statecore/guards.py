@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from statecore.table import Binary, Guard
@@ -36,7 +36,7 @@ class Context:
         """BEHAVIOR.md section 5: alive while ``now - last_ok <= service_down_time``. The grace window
         is that same interval, so a failure at exactly the deadline is still inside it; the expiry
         due at that instant runs after it (timers.SAME_INSTANT_ORDER) and takes the service down."""
-        return self.now <= self.last_ok + timedelta(seconds=self.settings.service_down_time)
+        return self.now <= self.last_ok + self.settings.down_window
 
 
 Predicate = Callable[[Context], bool]

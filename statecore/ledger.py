@@ -36,9 +36,11 @@ class Ledger:
         record = moved.record
         envelope = record.envelope(self.message_id())
         try:
-            self.store.commit(
-                service.stored(self.owner, record.retries_left), record, envelope, self.notifier.names, status=status
-            )
+            state = service.stored(self.owner, record.retries_left)
+            if status:
+                self.store.commit(state, record, envelope, self.notifier.names, status=True)
+            else:  # without the keyword: a transition's commit is the hot path
+                self.store.commit(state, record, envelope, self.notifier.names)
         except StoreUnavailable:
             service.restore(moved.before)
             raise

@@ -92,8 +92,12 @@ class Registry:
         return new
 
     def find(self, host: str, binary: Binary | None) -> Service:
-        """A plain dict read, atomic, so callers need no lock."""
-        return find(self._hosts.get(host, ()), host, binary)
+        """A plain dict read, atomic, so callers need no lock. The engine's hot path: a host with
+        one service answers without building a list."""
+        matches = self._hosts.get(host, ())
+        if len(matches) == 1 and (binary is None or matches[0].binary == binary):
+            return matches[0]
+        return find(matches, host, binary)
 
     def select(self, *, binary: Binary | None = None, host: str | None = None) -> Sequence[Service]:
         services = self.services.values() if host is None else self._hosts.get(host, ())

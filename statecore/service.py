@@ -8,7 +8,7 @@ from the stored ``ServiceState``, so a new engine adopts a dead one's services.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from operator import attrgetter
 from typing import Any
@@ -94,7 +94,7 @@ class Service:
 
     def deadline(self) -> datetime:
         """When ``heartbeat_expired`` is due: ``last_ok + service_down_time`` (BEHAVIOR.md section 5)."""
-        return self.last_ok + timedelta(seconds=self.settings.service_down_time)
+        return self.last_ok + self.settings.down_window
 
     def retries_left(self) -> int | None:
         return retries_left(self.binary, self.settings, self.attempt)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
-from functools import lru_cache
+from datetime import timedelta
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,6 +75,12 @@ class Settings(BaseSettings):
             )
             object.__setattr__(self, "service_down_time", float(corrected))
         return self
+
+    @cached_property
+    def down_window(self) -> timedelta:
+        """``service_down_time`` as a timedelta, built once: every ``up`` entry and grace check
+        adds it to an instant, and building a timedelta costs more than the addition."""
+        return timedelta(seconds=self.service_down_time)
 
     def init_timeout_for(self, binary: str) -> float:
         return self.backup_initialization_timeout if binary == "backup" else self.init_timeout
