@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from statecore.backoff import backoff_delay, retry_rng
+from statecore.backoff import backoff_delay, base_delay, retry_rng
 from statecore.effects import ArmExpiry, ArmJob, CancelJob, DisarmExpiry, Effect, Launch, PollStats
 from statecore.service import Service
 from statecore.table import Action
@@ -42,6 +42,8 @@ def arm_retry(service: Service, now: datetime) -> tuple[Effect, ...]:
     settings = service.settings
     if service.binary == "backup":
         delay = settings.periodic_interval
+    elif settings.reinit_backoff_jitter == "none":  # no draw, so no generator to build
+        delay = base_delay(service.attempt, settings.reinit_backoff_max)
     else:
         rng = retry_rng(settings.reinit_backoff_seed, service.id, service.attempt)
         delay = backoff_delay(

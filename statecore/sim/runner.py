@@ -10,6 +10,7 @@ final service list.
 
 from __future__ import annotations
 
+import gc
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,9 +100,11 @@ class Recorder(MemorySink):
 
 
 class PolledDriver(ScriptedDriver):
-    """A scripted driver that tells the simulation each time the engine polls its stats."""
+    """A scripted driver that tells the simulation each time the engine polls its stats, and
+    which ``backend_state`` the engine will make of the answer (a raising call or a malformed
+    value is ``down``, a missing key ``up``: statecore.probes.backend_state)."""
 
-    def __init__(self, script: DriverScript, clock: Clock, polled: Callable[[], None]) -> None:
+    def __init__(self, script: DriverScript, clock: Clock, polled: Callable[[str], None]) -> None:
         super().__init__(
             script.attempts,
             clock=clock,
@@ -112,8 +115,14 @@ class PolledDriver(ScriptedDriver):
         self.polled = polled
 
     def get_volume_stats(self, refresh: bool = False) -> dict[str, Any]:
-        self.polled()
-        return super().get_volume_stats(refresh)
+        try:
+            stats = super().get_volume_stats(refresh)
+        except Exception:
+            self.polled("down")
+            raise
+        value = stats.get("backend_state", "up")
+        self.polled(value if value in ("up", "down") else "down")
+        return stats
 
 
 class Simulation:
@@ -143,7 +152,7 @@ class Simulation:
 
     def _register(self, member: Member) -> str:
         host, spec = member.host, member.spec
-        driver = PolledDriver(spec.driver, self.engine.clock, lambda: self._after_poll(host))
+        driver = PolledDriver(spec.driver, self.engine.clock, lambda reported: self._after_poll(host, reported))
         self.drivers[host] = driver
         return self.engine.add_service(host, spec.binary, driver, zone=spec.zone, options=spec.options or None)
 
@@ -159,8 +168,17 @@ class Simulation:
         self.engine.advance_to(self.moment(seconds))
 
     def run(self) -> SimResult:
+        """The whole scenario. What was built before it starts (services, drivers, jobs) lives as
+        long as the run, so it is moved out of the collector's way for the run (``gc.freeze``): a
+        full collection would otherwise walk every service's objects again, more often the larger
+        the fleet."""
         self.start()
-        self.run_until(self.scenario.duration)
+        gc.collect()
+        gc.freeze()
+        try:
+            self.run_until(self.scenario.duration)
+        finally:
+            gc.unfreeze()
         self.engine.shutdown()
         return self.result()
 
@@ -178,13 +196,15 @@ class Simulation:
             rows=self.engine.service_list(),
         )
 
-    def _after_poll(self, host: str) -> None:
-        """The engine stores the polled value after the call returns: read it in a job at the same instant,
-        which the virtual scheduler runs after the polling job."""
-        self.engine.timers.at(job_id_of(JobKind.SAMPLE, self.sids[host]), self.engine.now(), self._sample, host)
+    def _after_poll(self, host: str, reported: str) -> None:
+        """The engine stores the polled value after the call returns: read it in a job at the same
+        instant, which the virtual scheduler runs after the polling job. A poll that reports what the
+        timeline already shows cannot change it, so it arms nothing (most polls, in a long run)."""
+        if reported != self.backend[host]:
+            self.engine.timers.at(job_id_of(JobKind.SAMPLE, self.sids[host]), self.engine.now(), self._sample, host)
 
     def _sample(self, host: str) -> None:
-        value = self.engine.service(host, binary="volume").backend_state
+        value = self.engine.registry.find(host, "volume").backend_state  # the record, not a whole ServiceRow
         if value is not None and value != self.backend[host]:
             change = (self.backend[host], value)
             self.recorder.note(self.engine.now(), host, "observed", "backend_state", "stats poll", change)
