@@ -19,8 +19,10 @@ from statecore.clock import measured_attempt
 from statecore.drivers import Driver
 from statecore.timers import JobKind, Timers, job_id_of
 
-Outcome = Callable[[str, int, BaseException | None], None]
-"""Called with (service id, attempt token, error or None)."""
+AttemptOutcome = tuple[str, int, BaseException | None]
+"""(service id, attempt token, error or None)."""
+Outcomes = Callable[[list[AttemptOutcome]], None]
+"""Takes the outcomes of attempts that finished together."""
 
 
 class Attempts(Protocol):
@@ -38,18 +40,35 @@ def run_driver(driver: Driver) -> BaseException | None:
 
 
 class ThreadAttempts:
-    def __init__(self, deliver: Outcome) -> None:
+    """An attempt's thread puts its outcome in a queue; one job hands over every outcome queued by
+    the time it runs, so a fleet coming up is one group commit, not a transaction per service."""
+
+    def __init__(self, deliver: Outcomes, timers: Timers) -> None:
         self.deliver = deliver
+        self.timers = timers
+        self._queue: list[AttemptOutcome] = []
+        self._lock = threading.Lock()
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
         def attempt() -> None:
-            self.deliver(service_id, token, run_driver(driver))
+            outcome = (service_id, token, run_driver(driver))
+            with self._lock:
+                self._queue.append(outcome)
+                first = len(self._queue) == 1
+            if first:
+                self.timers.at(job_id_of(JobKind.OUTCOME, "queued"), self.timers.clock.now(), self._hand_over)
 
         threading.Thread(target=attempt, name=f"statecore-attempt-{service_id}", daemon=True).start()
 
+    def _hand_over(self) -> None:
+        with self._lock:
+            outcomes, self._queue = self._queue, []
+        if outcomes:
+            self.deliver(outcomes)
+
 
 class VirtualAttempts:
-    def __init__(self, deliver: Outcome, timers: Timers) -> None:
+    def __init__(self, deliver: Outcomes, timers: Timers) -> None:
         self.deliver = deliver
         self.timers = timers
 
@@ -59,4 +78,4 @@ class VirtualAttempts:
         if math.isinf(spent[0]):
             return  # a hung driver: only the init-timeout job will speak for this attempt
         when = self.timers.clock.now() + timedelta(seconds=spent[0])
-        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, service_id, token, error)
+        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, [(service_id, token, error)])

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,7 +72,7 @@ class Engine:
         self._lock = threading.RLock()
         self._machines = {binary: LifecycleMachine(rulebook(binary), PREDICATES[binary]) for binary in BINARIES}
         delivery = self.runtime.delivery(self.notifier)
-        self.ledger = Ledger(self.store, self.notifier, delivery, self.owner, self.runtime.message_id)
+        self.ledger = Ledger(self.store, self.notifier, delivery, self.owner, self.runtime.message_id, self._committed)
         self._jobs = Jobs(self.registry, self.runtime, self.ledger, self._lock, self._apply)
         self._started_at: datetime | None = None
         self._adopted: set[str] = set()
@@ -130,8 +131,10 @@ class Engine:
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)
             services = list(self.registry.services.values())
+        self._jobs.start_all([s for s in services if s.state is State.STARTING])
         for service in services:
-            self._bring_up(service)
+            if service.state is not State.STARTING:
+                self._bring_up(service)
         self._jobs.settle()
 
     def shutdown(self) -> None:
@@ -192,6 +195,16 @@ class Engine:
         self._jobs.settle()
         assert record is not None
         return record
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit for the embedding service: the events fired inside are committed in one
+        transaction when the block ends, then announced and their effects run. Inside, ``fire``
+        returns each record before it is committed; if the commit fails, the block raises
+        ``StoreUnavailable`` and every service it moved is as it was before the block."""
+        with self._lock, self.ledger.batch():
+            yield
+        self._jobs.settle()
 
     def reset(self, host: str, *, binary: Binary | None = None, reason: str = "reset by admin") -> TransitionRecord:
         return self.fire(host, Event.RESET, binary=binary, reason=reason)
@@ -254,12 +267,19 @@ class Engine:
             if strict:
                 raise outcome.error()
             return None
-        self.ledger.commit(service, outcome)
-        if outcome.effects:
-            self._jobs.run(outcome.effects)
-        if self._produced is not None:
-            self._produced.append(outcome.record)
+        if self.ledger.commit(service, outcome):  # committed now; in a batch, the ledger calls _committed
+            if outcome.effects:
+                self._jobs.run(outcome.effects)
+            if self._produced is not None:
+                self._produced.append(outcome.record)
         return outcome.record
+
+    def _committed(self, moved: Moved) -> None:
+        """The ledger has the step: its effects may run now (and ``advance`` wants its record)."""
+        if moved.effects:
+            self._jobs.run(moved.effects)
+        if self._produced is not None:
+            self._produced.append(moved.record)
 
     def _set_status(self, service: Service, disabled: bool, reason: str | None) -> ServiceRow:
         with self._lock:

@@ -18,12 +18,13 @@ tried again (a ``redo`` job, or the expiry deadline itself), logged each time.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from loguru import logger
 
+from statecore.attempts import AttemptOutcome
 from statecore.deadlines import Deadlines
 from statecore.effects import ArmExpiry, ArmJob, CancelJob, DisarmExpiry, Effects, Launch, PollStats
 from statecore.errors import InitTimeout, StatecoreError
@@ -47,6 +48,10 @@ HEARTBEATEN = frozenset({State.UP, State.DOWN})
 """SPEC-SILENT (docs/decisions.md): only an initialized service in these states is heartbeated."""
 
 
+TimerEvent = tuple[str, Event, Callable[[Service], bool], BaseException | None]
+"""(service id, event, the check that it is still meant, the attempt's error)."""
+
+
 class Interrupted(InitTimeout):
     """The engine stopped while an attempt was in flight; counted as a failed, recoverable attempt."""
 
@@ -65,7 +70,7 @@ class Jobs:
     ) -> None:
         self.registry, self.ledger, self.lock, self.apply = registry, ledger, lock, apply
         self.clock, self.timers, self.prober = runtime.clock, runtime.timers, runtime.prober
-        self.attempts = runtime.attempts(self.on_outcome)
+        self.attempts = runtime.attempts(self.on_outcomes)
         self.workers = runtime.workers()
         self.expiries = Deadlines(self.timers, job_id_of(JobKind.WATCHDOG), self.on_expiries, runtime.expiry_resolution)
         self._flush = ledger.delivery.poke  # Ledger.flush, one call fewer on every event
@@ -141,15 +146,23 @@ class Jobs:
         self, sid: str, event: Event, check: Callable[[Service], bool], error: BaseException | None = None
     ) -> None:
         """A timer's event, if ``check`` says it is still meant; a refusing store gets it again later."""
-        service = self.registry.services.get(sid)
-        if service is None:
-            return
+        self.timer_events([(sid, event, check, error)])
+
+    def timer_events(self, items: Sequence[TimerEvent]) -> None:
+        """Timer events due together, in one group commit (one event: a plain commit); if the store
+        refuses it, every event that was meant is tried again a second later, each on its own."""
+        meant: list[TimerEvent] = []
         with self.lock:
-            if check(service):
-                try:
-                    self.apply(service, event, strict=False, error=error)
-                except StoreUnavailable as failure:
-                    when = self.refused(service, event.value, failure)
+            try:
+                with self.ledger.batch():
+                    for item in items:
+                        service = self.registry.services.get(item[0])
+                        if service is not None and item[2](service):
+                            meant.append(item)
+                            self.apply(service, item[1], strict=False, error=item[3])
+            except StoreUnavailable as failure:
+                for sid, event, check, error in meant:
+                    when = self.refused(self.registry.services[sid], event.value, failure)
                     redo = job_id_of(JobKind.REDO, sid, event.value)
                     self.timers.at(redo, when, self.timer_event, sid, event, check, error)
         self.settle()
@@ -159,17 +172,33 @@ class Jobs:
     def bring_up(self, service: Service, recover: bool) -> None:
         """A new service starts; a stored one (``recover``) carries on from its state with timers
         derived from it. A store outage does not strand it in ``starting``: it is tried again later."""
-        try:
-            if service.state is State.STARTING:
-                error = service.load_driver()
-                with self.lock:
-                    self.apply(service, Event.START, strict=True, error=error)
-            elif recover:
+        if service.state is State.STARTING:
+            self.start_all([service])
+            return
+        if recover:
+            try:
                 self._recover(service)
-        except StoreUnavailable as failure:
-            when = self.refused(service, "start", failure)
-            self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self.bring_up, service, recover)
+            except StoreUnavailable as failure:
+                self._start_later(service, recover, failure)
         self.settle()
+
+    def start_all(self, services: Sequence[Service]) -> None:
+        """New services start together: their drivers load (no lock held), then their ``start``
+        transitions share one group commit. A refusing store has each tried again a second later."""
+        loaded = [(service, service.load_driver()) for service in services]
+        with self.lock:
+            try:
+                with self.ledger.batch():
+                    for service, error in loaded:
+                        self.apply(service, Event.START, strict=True, error=error)
+            except StoreUnavailable as failure:
+                for service, _ in loaded:
+                    self._start_later(service, False, failure)
+        self.settle()
+
+    def _start_later(self, service: Service, recover: bool, failure: StoreUnavailable) -> None:
+        when = self.refused(service, "start", failure)
+        self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self.bring_up, service, recover)
 
     def _recover(self, service: Service) -> None:
         """Derive the timers of a stored service; an overdue retry or expiry fires at once."""
@@ -190,7 +219,12 @@ class Jobs:
 
     # -- attempts, retries and the expiry watchdog ---------------------------------------------
 
-    def on_outcome(self, sid: str, token: int, error: BaseException | None) -> None:
+    def on_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> None:
+        """Attempts that finished (in real time, all that finished since the last such job: one
+        group commit for a fleet coming up); a late outcome of an abandoned attempt is ignored."""
+        self.timer_events([self._outcome_event(*outcome) for outcome in outcomes])
+
+    def _outcome_event(self, sid: str, token: int, error: BaseException | None) -> TimerEvent:
         def current(service: Service) -> bool:
             if service.attempt_token != token or service.state is not State.INITIALIZING:
                 logger.debug("late outcome of an abandoned attempt of {} ignored", sid)
@@ -198,7 +232,7 @@ class Jobs:
             self.timers.cancel(job_id_of(JobKind.TIMEOUT, sid))
             return True
 
-        self.timer_event(sid, Event.INIT_SUCCEEDED if error is None else Event.INIT_FAILED, current, error)
+        return sid, Event.INIT_SUCCEEDED if error is None else Event.INIT_FAILED, current, error
 
     def on_timeout(self, sid: str, token: int) -> None:
         service = self.registry.services[sid]
@@ -215,19 +249,23 @@ class Jobs:
         """The one expiry job: services whose deadline came and went without a heartbeat go down."""
         with self.lock:
             now = self.clock.now()
-            for sid in self.expiries.pop_due(now):
-                service = self.registry.services[sid]
-                if service.state not in EXPIRING:
-                    continue  # initializing: the attempt's outcome decides; down or failed: nothing to expire
-                deadline = service.deadline()
-                if now < deadline:
-                    self.expiries.arm(sid, deadline)  # heartbeats moved the deadline since it was armed
-                    continue
-                try:
-                    self.apply(service, Event.HEARTBEAT_EXPIRED, strict=False)
-                except StoreUnavailable as failure:
-                    self.expiries.arm(sid, self.refused(service, Event.HEARTBEAT_EXPIRED.value, failure))
+            try:
+                with self.ledger.batch() as batch:  # a fleet that lost its database expires in one commit
+                    for sid in self.expiries.pop_due(now):
+                        self._expire(self.registry.services[sid], now)
+            except StoreUnavailable as failure:
+                for service in batch.services:
+                    self.expiries.arm(service.id, self.refused(service, Event.HEARTBEAT_EXPIRED.value, failure))
         self.settle()
+
+    def _expire(self, service: Service, now: datetime) -> None:
+        if service.state not in EXPIRING:
+            return  # initializing: the attempt's outcome decides; down or failed: nothing to expire
+        deadline = service.deadline()
+        if now < deadline:
+            self.expiries.arm(service.id, deadline)  # heartbeats moved the deadline since it was armed
+            return
+        self.apply(service, Event.HEARTBEAT_EXPIRED, strict=False)
 
     # -- stats --------------------------------------------------------------------------------
 
@@ -279,8 +317,13 @@ class Jobs:
             logger.info("store reconnected: heartbeats recorded again")
             self._store_down = False
         with self.lock:
-            for sid in recorded:
-                self._heartbeat(self.registry.services[sid], now)
+            try:
+                with self.ledger.batch() as batch:  # the services coming back up share one commit
+                    for sid in recorded:
+                        self._heartbeat(self.registry.services[sid], now)
+            except StoreUnavailable as failure:
+                for service in batch.services:
+                    logger.error("{}: heartbeat not recorded ({}); the next report retries", service.host, failure)
         self.settle()
         self._adopt_statuses(key)
 
@@ -289,10 +332,7 @@ class Jobs:
             service.last_ok = service.updated_at = now
         elif service.state is State.DOWN:
             service.updated_at = now
-            try:
-                self.apply(service, Event.HEARTBEAT, strict=False)
-            except StoreUnavailable as failure:
-                logger.error("{}: heartbeat not recorded ({}); the next report retries", service.host, failure)
+            self.apply(service, Event.HEARTBEAT, strict=False)
 
     def _adopt_statuses(self, key: GroupKey) -> None:
         """An admin may disable or enable a service in the store from another host (``statecore

@@ -3,36 +3,71 @@
 Transitions and admin actions (disable, enable) alike: the record gets its
 notification envelope, the store takes the service's new state, the history row
 and the outbox rows in one transaction, and only then is the envelope queued
-for the sinks. If the store refuses, the service's counters are restored from
-the snapshot the step took before changing them, and ``StoreUnavailable`` goes
-to the caller: nothing was recorded, so nothing is announced. ``flush`` hands
-what was queued to the sinks; callers call it once they hold no lock.
+for the sinks and ``on_committed`` told (the engine runs the step's effects
+there). If the store refuses, the service's counters are restored from the
+snapshot the step took before changing them, and ``StoreUnavailable`` goes to
+the caller: nothing was recorded, so nothing is announced and nothing runs.
+
+``batch`` groups commits: every step inside it is committed in one transaction
+when it closes (group commit), then announced and its effects run, in order. If
+that transaction fails, every service of the batch is put back, last change
+first, and the batch raises ``StoreUnavailable``. ``flush`` hands what was
+queued to the sinks; callers call it once they hold no lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any, cast
 
 from statecore.dispatch import Moved, status_change
 from statecore.notify import Notifier
 from statecore.runtime import Delivery
 from statecore.service import Service
-from statecore.store import Store, StoreUnavailable
+from statecore.store import Entry, Store, StoreUnavailable
+
+Pending = tuple[Service, Moved, bool]
+
+
+class Batch:
+    """The steps a ``Ledger.batch`` has taken so far, not yet committed."""
+
+    def __init__(self) -> None:
+        self.pending: list[Pending] = []
+
+    @property
+    def services(self) -> list[Service]:
+        """Each service once, in the order it first moved: what a refused batch put back."""
+        return list({id(service): service for service, _, _ in self.pending}.values())
 
 
 class Ledger:
     def __init__(
-        self, store: Store, notifier: Notifier, delivery: Delivery, owner: str, message_id: Callable[[], str]
+        self,
+        store: Store,
+        notifier: Notifier,
+        delivery: Delivery,
+        owner: str,
+        message_id: Callable[[], str],
+        on_committed: Callable[[Moved], None],
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.delivery = delivery
         self.owner = owner
         self.message_id = message_id
+        self.on_committed = on_committed
+        self._batch: Batch | None = None
 
-    def commit(self, service: Service, moved: Moved, *, status: bool = False) -> None:
-        """``status``: an admin action, whose disabled status the store writes (a transition never does)."""
+    def commit(self, service: Service, moved: Moved, *, status: bool = False) -> bool:
+        """``status``: an admin action, whose disabled status the store writes (a transition never does).
+        True: committed now, and the caller runs what follows a commit (``on_committed``) itself,
+        a call fewer on the hot path; False: it waits for the batch, which calls ``on_committed``."""
+        if self._batch is not None:
+            self._batch.pending.append((service, moved, status))
+            return False
         record = moved.record
         envelope = record.envelope(self.message_id())
         try:
@@ -45,10 +80,49 @@ class Ledger:
             service.restore(moved.before)
             raise
         self.notifier.publish(envelope)
+        return True
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Group commit of the steps taken inside; the caller holds the engine lock throughout.
+        A batch inside a batch is the outer one: it commits when the outer one closes."""
+        if self._batch is not None:
+            yield self._batch
+            return
+        self._batch = batch = Batch()
+        try:
+            yield batch
+        finally:
+            self._batch = None
+            if len(batch.pending) == 1:  # one step: the plain commit, as if there were no batch
+                service, moved, status = batch.pending[0]
+                if self.commit(service, moved, status=status):
+                    self.on_committed(moved)
+            elif batch.pending:
+                self._commit_group(batch.pending)
+
+    def _commit_group(self, pending: list[Pending]) -> None:
+        names = self.notifier.names
+        entries = [
+            Entry(service.stored(self.owner, moved.record.retries_left), moved.record,
+                  moved.record.envelope(self.message_id()), status)
+            for service, moved, status in pending
+        ]  # fmt: skip
+        try:
+            self.store.commit_many(entries, names)
+        except StoreUnavailable:
+            for service, moved, _ in reversed(pending):
+                service.restore(moved.before)
+            raise
+        for (_, moved, _), entry in zip(pending, entries, strict=True):
+            self.notifier.publish(cast(dict[str, Any], entry.envelope))  # record.envelope() made a dict
+            self.on_committed(moved)
 
     def set_status(self, service: Service, disabled: bool, reason: str | None, now: datetime) -> None:
         """Disable or enable, audited like a transition (dispatch.status_change), in one commit."""
-        self.commit(service, status_change(service, disabled, reason, now), status=True)
+        moved = status_change(service, disabled, reason, now)
+        if self.commit(service, moved, status=True):
+            self.on_committed(moved)
 
     def flush(self) -> None:
         """Hand queued notifications to the sinks: never under the engine lock (a sink may be slow)."""

@@ -5,10 +5,19 @@ and virtual time, ``SqlStore`` (SQLite file or PostgreSQL) to survive crashes
 and to share one service list between hosts.
 """
 
-from statecore.store.base import ServiceState, Store, StoreCorrupt, StoreUnavailable, service_id
+from statecore.store.base import Entry, ServiceState, Store, StoreCorrupt, StoreUnavailable, service_id
 from statecore.store.memory import MemoryStore
 
-__all__ = ["MemoryStore", "ServiceState", "Store", "StoreCorrupt", "StoreUnavailable", "open_store", "service_id"]
+__all__ = [
+    "Entry",
+    "MemoryStore",
+    "ServiceState",
+    "Store",
+    "StoreCorrupt",
+    "StoreUnavailable",
+    "open_store",
+    "service_id",
+]
 
 
 def open_store(target: str) -> Store:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from statecore.errors import StatecoreError
 from statecore.records import ServiceRow, TransitionRecord
@@ -81,6 +81,16 @@ class ServiceState:
 Envelope = Mapping[str, Any]
 
 
+class Entry(NamedTuple):
+    """One committed fact: a transition (or audited admin action) with its state and notification."""
+
+    state: ServiceState
+    record: TransitionRecord
+    envelope: Envelope
+    status: bool = False
+    """An admin action: the disabled status is written too (a transition never writes it)."""
+
+
 class Store(Protocol):
     def load(self, sid: str) -> ServiceState | None:
         """The stored state of a service, or None if it was never registered."""
@@ -88,6 +98,13 @@ class Store(Protocol):
 
     def save(self, state: ServiceState) -> None:
         """Insert or update a service row outside any transition (registration, disable, enable)."""
+
+    def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
+        """The stored states of those services that have one (registering a fleet: one query)."""
+        ...
+
+    def save_many(self, states: Sequence[ServiceState]) -> None:
+        """``save`` for many services, in one transaction."""
 
     def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
         """Disable or enable a service (False: no such service); transitions never overwrite this."""
@@ -111,6 +128,10 @@ class Store(Protocol):
     ) -> None:
         """Write the new state, the history row and one outbox row per sink, atomically. The
         disabled status is written only with ``status`` (an admin action), never by a transition."""
+
+    def commit_many(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
+        """Group commit: every entry, in order, in one transaction; all of them or, on
+        ``StoreUnavailable``, none."""
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         """Record a batch of heartbeats; returns the ids actually recorded (raise: none were)."""

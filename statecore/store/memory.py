@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from statecore.records import ServiceRow, TransitionRecord
-from statecore.store.base import Envelope, ServiceState, service_id
+from statecore.store.base import Entry, Envelope, ServiceState, service_id
 
 
 class MemoryStore:
@@ -24,6 +24,33 @@ class MemoryStore:
 
     def save(self, state: ServiceState) -> None:
         self._services[state.id] = dataclasses.replace(state)
+
+    def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
+        return {sid: dataclasses.replace(state) for sid in sids if (state := self._services.get(sid)) is not None}
+
+    def save_many(self, states: Sequence[ServiceState]) -> None:
+        for state in states:
+            self.save(state)
+
+    def commit_many(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
+        """Through ``commit``, entry by entry (so a store built on this one sees each), and undone
+        whole if one of them raises."""
+        before = {entry.state.id: self._services.get(entry.state.id) for entry in entries}
+        length = len(self._history)
+        try:
+            for entry in entries:
+                self.commit(entry.state, entry.record, entry.envelope, sinks, status=entry.status)
+        except BaseException:
+            for sid, state in before.items():
+                if state is None:
+                    self._services.pop(sid, None)
+                else:
+                    self._services[sid] = state
+            del self._history[length:]
+            for entry in entries:
+                for sink in sinks:
+                    self._outbox.get(sink, {}).pop(entry.envelope["message_id"], None)
+            raise
 
     def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
         state = self._services.get(sid)

@@ -21,12 +21,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy import ColumnElement, Connection, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
-from statecore.store.base import Envelope, ServiceState, StoreCorrupt, StoreUnavailable
+from statecore.store.base import Entry, Envelope, ServiceState, StoreCorrupt, StoreUnavailable
 from statecore.store.schema import UtcDateTime, history, outbox, services
 from statecore.table import AdminAction, Event, State
 
@@ -68,6 +70,8 @@ class SqlStore:
         self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **_engine_options(self.dialect, busy_timeout))
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._upserts = {status: _upsert_statement(self.dialect, with_status=status) for status in (True, False)}
+        """Built once: building a statement per call was most of what a commit cost."""
         self._migrate()
 
     def _migrate(self) -> None:
@@ -108,8 +112,20 @@ class SqlStore:
         return None if row is None else _state(row)
 
     def save(self, state: ServiceState) -> None:
+        self.save_many([state])
+
+    def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
+        found: dict[str, ServiceState] = {}
         with self._tx() as connection:
-            _upsert(connection, state, with_status=True)
+            for start in range(0, len(sids), BATCH):
+                query = select(services).where(services.c.id.in_(list(sids[start : start + BATCH])))
+                found.update({row["id"]: _state(row) for row in connection.execute(query).mappings()})
+        return found
+
+    def save_many(self, states: Sequence[ServiceState]) -> None:
+        if states:
+            with self._tx() as connection:
+                connection.execute(self._upserts[True], [_state_values(state) for state in states])
 
     def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
         """An admin's disable/enable, from any host; the owning engine picks it up at its next report."""
@@ -142,18 +158,36 @@ class SqlStore:
         *,
         status: bool = False,
     ) -> None:
-        body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
-        with self._tx() as connection:
-            _upsert(connection, state, with_status=status)
-            connection.execute(insert(history).values(_history_values(state.id, record, envelope["message_id"])))
+        self.commit_many((Entry(state, record, envelope, status),), sinks)
+
+    def commit_many(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
+        """One transaction, three statements built once and run as executemany: each service's
+        last state (an upsert), every history row, every outbox row. A transition's upsert leaves
+        the disabled status alone (an admin may have changed it from another host); a service
+        with an admin action among the entries gets its status written too."""
+        last: dict[str, tuple[ServiceState, bool]] = {}
+        for entry in entries:
+            sid = entry.state.id
+            last[sid] = (entry.state, entry.status or (sid in last and last[sid][1]))
+        rows = {True: [], False: []}  # type: dict[bool, list[dict[str, Any]]]
+        for state, status in last.values():
+            rows[status].append(_state_values(state))
+        history_rows, outbox_rows = [], []
+        for state, record, envelope, _ in entries:
+            message_id = envelope["message_id"]
+            history_rows.append(_history_values(state.id, record, message_id))
             if sinks:
-                connection.execute(
-                    insert(outbox),
-                    [
-                        {"sink": sink, "message_id": envelope["message_id"], "service_id": state.id, "envelope": body}
-                        for sink in sinks
-                    ],
-                )
+                body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
+                outbox_rows += [
+                    {"sink": sink, "message_id": message_id, "service_id": state.id, "envelope": body} for sink in sinks
+                ]
+        with self._tx() as connection:
+            for status, values in rows.items():
+                if values:
+                    connection.execute(self._upserts[status], values)
+            connection.execute(_INSERT_HISTORY, history_rows)
+            if outbox_rows:
+                connection.execute(_INSERT_OUTBOX, outbox_rows)
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         """One UPDATE per batch of 500 services, not one per service."""
@@ -236,14 +270,26 @@ _STATE_FIELDS = tuple(field for field in ServiceState.__dataclass_fields__)
 _STATUS_FIELDS = ("disabled", "disabled_reason")
 
 
-def _upsert(connection: Connection, state: ServiceState, *, with_status: bool) -> None:
-    """A transition leaves disabled/disabled_reason alone: an admin may have changed them from another host."""
+def _upsert_statement(dialect: str, *, with_status: bool) -> Any:
+    """INSERT ... ON CONFLICT (id) DO UPDATE, for SQLite and PostgreSQL alike. Without
+    ``with_status`` the update leaves disabled/disabled_reason alone: an admin may have changed
+    them from another host, and only an admin action writes them."""
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = dialect_insert(services)
+    columns = [name for name in _STATE_FIELDS if with_status or name not in _STATUS_FIELDS]
+    return statement.on_conflict_do_update(
+        index_elements=[services.c.id], set_={name: statement.excluded[name] for name in columns}
+    )
+
+
+def _state_values(state: ServiceState) -> dict[str, Any]:
     values = {name: getattr(state, name) for name in _STATE_FIELDS}
-    values["lifecycle"] = state.lifecycle.value
-    changes = values if with_status else {k: v for k, v in values.items() if k not in _STATUS_FIELDS}
-    changed = connection.execute(update(services).where(services.c.id == state.id).values(**changes)).rowcount
-    if not changed:
-        connection.execute(insert(services).values(id=state.id, **values))
+    values["id"], values["lifecycle"] = state.id, state.lifecycle.value
+    return values
+
+
+_INSERT_HISTORY = insert(history)
+_INSERT_OUTBOX = insert(outbox)
 
 
 def _state(row: Any) -> ServiceState:
