@@ -29,7 +29,6 @@ from typing import Any
 from statecore.clock import Clock, VirtualClock
 from statecore.dispatch import EVENTS, Moved, event_named, step
 from statecore.drivers import Classifier, DriverSpec, default_classifier
-from statecore.errors import StatecoreError
 from statecore.guards import PREDICATES
 from statecore.jobs import Jobs
 from statecore.ledger import Ledger
@@ -39,9 +38,9 @@ from statecore.probes import backend_state
 from statecore.records import ServiceRow, TransitionRecord
 from statecore.registry import Registry, check_name
 from statecore.runtime import Runtime, runtime_for
-from statecore.service import Service
+from statecore.service import Service, ServiceSpec
 from statecore.settings import Settings, load_settings
-from statecore.store import MemoryStore, Store, service_id
+from statecore.store import MemoryStore, Store
 from statecore.table import BINARIES, Binary, Event, State, rulebook
 
 
@@ -75,7 +74,6 @@ class Engine:
         self.ledger = Ledger(self.store, self.notifier, delivery, self.owner, self.runtime.message_id, self._committed)
         self._jobs = Jobs(self.registry, self.runtime, self.ledger, self._lock, self._apply)
         self._started_at: datetime | None = None
-        self._adopted: set[str] = set()
         self._produced: list[TransitionRecord] | None = None
         """While ``advance`` runs: the records it produced."""
 
@@ -99,25 +97,31 @@ class Engine:
     ) -> str:
         """Register a service (or adopt its stored state after a restart); after ``start()`` it
         starts at once. Returns its id."""
-        check_name(host, binary)
-        settings = self.settings.with_overrides(options)
+        return self.add_services([ServiceSpec(host, binary, driver, zone, options, driver_options)])[0]
+
+    def add_services(self, specs: Iterable[ServiceSpec]) -> list[str]:
+        """``add_service`` for many: one store read and one write for all of them (a fleet from a
+        configuration file). A bad one is refused by name before any is registered."""
+        now, new = self.clock.now(), []
+        for spec in specs:
+            check_name(spec.host, spec.binary)
+            settings = self.settings.with_overrides(spec.options)
+            new.append(Service(spec.host, spec.binary, spec.zone, settings, spec.driver, spec.driver_options, now))
         with self._lock:
-            sid = service_id(binary, host)
-            if sid in self.registry.services:
-                raise StatecoreError(f"service {host!r} ({binary}) is already registered")
-            service = Service(host, binary, zone, settings, driver, driver_options, self.clock.now())
-            stored = self.store.load(sid)
-            if stored is None:
-                self.store.save(service.stored(self.owner))
-            else:
-                service.adopt(stored)
-                self._adopted.add(sid)
-            for group in self.registry.add(service):
-                if self._started_at is not None:
-                    self._jobs.arm_group(group)
+            self.registry.check_new(new)
+            ids = [service.id for service in new]
+            stored = self.store.load_many(ids)
+            self.store.save_many([service.stored(self.owner) for service in new if service.id not in stored])
+            for service in new:
+                if service.id in stored:
+                    service.adopt(stored[service.id])
+                    self.registry.adopted.add(service.id)
+                for group in self.registry.add(service):
+                    if self._started_at is not None:
+                        self._jobs.arm_group(group)
         if self._started_at is not None:
-            self._bring_up(service)
-        return sid
+            self._jobs.bring_up_all(new)
+        return ids
 
     def start(self) -> None:
         """Start the scheduler, re-send what the sinks never got, and start or recover every service."""
@@ -131,11 +135,7 @@ class Engine:
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)
             services = list(self.registry.services.values())
-        self._jobs.start_all([s for s in services if s.state is State.STARTING])
-        for service in services:
-            if service.state is not State.STARTING:
-                self._bring_up(service)
-        self._jobs.settle()
+        self._jobs.bring_up_all(services)
 
     def shutdown(self) -> None:
         """Stop timers and deliver what the sinks will still take; hung attempt threads are abandoned."""
@@ -287,10 +287,6 @@ class Engine:
             row = self._row(service, admin=True)
         self._jobs.settle()
         return row
-
-    def _bring_up(self, service: Service) -> None:
-        self._jobs.bring_up(service, recover=service.id in self._adopted)
-        self._adopted.discard(service.id)
 
     def _row(self, service: Service, *, admin: bool) -> ServiceRow:
         return service.stored(self.owner).row(alive=service.state is State.UP, admin=admin)

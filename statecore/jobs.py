@@ -169,6 +169,15 @@ class Jobs:
 
     # -- starting and recovering --------------------------------------------------------------
 
+    def bring_up_all(self, services: Sequence[Service]) -> None:
+        """New services start together (one group commit); adopted ones carry on, one by one."""
+        self.start_all([s for s in services if s.state is State.STARTING])
+        for service in services:
+            if service.state is not State.STARTING:
+                self.bring_up(service, recover=service.id in self.registry.adopted)
+                self.registry.adopted.discard(service.id)
+        self.settle()
+
     def bring_up(self, service: Service, recover: bool) -> None:
         """A new service starts; a stored one (``recover``) carries on from its state with timers
         derived from it. A store outage does not strand it in ``starting``: it is tried again later."""

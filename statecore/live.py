@@ -22,6 +22,8 @@ from rich.live import Live
 from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
 from statecore.notify import JsonLinesSink, LoguruSink, Sink
+from statecore.registry import check_name
+from statecore.service import ServiceSpec
 from statecore.settings import build_settings
 from statecore.store import Store, open_store
 from statecore.table import Binary
@@ -96,14 +98,21 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
     engine = Engine(settings, store=store, sinks=sinks, owner=config.owner)
-    for index, service in enumerate(config.services):
+    specs = []
+    for index, service in enumerate(config.services):  # each checked here, so an error names its entry
         try:
-            engine.add_service(
-                service.host, service.binary, service.driver, zone=service.zone,
-                options=service.options or None, driver_options=service.driver_options,
-            )  # fmt: skip
+            check_name(service.host, service.binary)
+            settings.with_overrides(service.options)
         except StatecoreError as error:
             raise ConfigFileError(f"services[{index}]: {error}") from None
+        options = service.options or None
+        specs.append(
+            ServiceSpec(service.host, service.binary, service.driver, service.zone, options, service.driver_options)
+        )
+    try:
+        engine.add_services(specs)  # one store read and one write for the whole fleet
+    except StatecoreError as error:
+        raise ConfigFileError(f"services: {error}") from None
     return engine
 
 

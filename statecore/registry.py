@@ -77,6 +77,8 @@ class Registry:
     def __init__(self) -> None:
         self.services: dict[str, Service] = {}
         self.groups: dict[GroupKey, dict[str, Service]] = {}
+        self.adopted: set[str] = set()
+        """Services registered with a stored state, not yet recovered (their timers re-derived)."""
         self._hosts: dict[str, tuple[Service, ...]] = {}
 
     def add(self, service: Service) -> list[GroupKey]:
@@ -90,6 +92,14 @@ class Registry:
             if len(members) == 1:
                 new.append(key)
         return new
+
+    def check_new(self, services: Sequence[Service]) -> None:
+        """Refuse, by name, a service already registered or named twice, before any is added."""
+        seen = set(self.services)
+        for service in services:
+            if service.id in seen:
+                raise StatecoreError(f"service {service.host!r} ({service.binary}) is already registered")
+            seen.add(service.id)
 
     def find(self, host: str, binary: Binary | None) -> Service:
         """A plain dict read, atomic, so callers need no lock. The engine's hot path: a host with

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from statecore.drivers import Driver, DriverSpec, load_driver
 from statecore.errors import StatecoreError
@@ -29,6 +29,17 @@ MUTABLE = (
 
 
 _SNAPSHOT = attrgetter(*MUTABLE)
+
+
+class ServiceSpec(NamedTuple):
+    """What ``Engine.add_services`` registers: ``add_service``'s arguments, as a value."""
+
+    host: str
+    binary: Binary
+    driver: DriverSpec
+    zone: str = "nova"
+    options: Mapping[str, Any] | None = None
+    driver_options: Mapping[str, Any] | None = None
 
 
 class Missing(Enum):
