@@ -9,13 +9,10 @@ from typing import Annotated, Literal
 import typer
 from loguru import logger
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from statecore.engine import Engine
 from statecore.errors import StatecoreError, UnknownService
-from statecore.records import ServiceRow, iso
 from statecore.registry import find
+from statecore.screen import service_table
 from statecore.store import Store, open_store, service_id
 from statecore.table import BINARIES
 
@@ -27,22 +24,6 @@ PIPED_WIDTH = 200
 @app.callback()
 def root() -> None:
     """statecore: volume and backup service lifecycles, their diagrams, docs and simulations."""
-
-
-def service_table(rows: list[ServiceRow], title: str = "services") -> Table:
-    """The service list as operators read it; shared by every command that shows services."""
-    table = Table(title=title)
-    for column in ("host", "binary", "zone", "status", "state", "lifecycle", "backend_state", "updated_at",
-                   "attempts", "next retry", "last error"):  # fmt: skip
-        table.add_column(column)
-    for row in rows:
-        cells = (
-            row.host, row.binary, row.zone, row.status, row.state, row.lifecycle.value,
-            row.backend_state or "-", iso(row.updated_at) or "-", str(row.total_attempts),
-            iso(row.next_retry_at) or "-", row.last_error or "-",
-        )  # fmt: skip
-        table.add_row(*(escape(cell) for cell in cells))  # error text may hold [brackets]
-    return table
 
 
 @app.command()
@@ -58,7 +39,7 @@ def demo(
     with staged_storage(DEMO_DIR) as port:
         config = demo_config(DEMO_DIR, port)
         engine = build_engine(config, Path.cwd())
-        run_live(engine, _live_table, refresh=config.refresh, duration=seconds, console=_console())
+        run_live(engine, refresh=config.refresh, duration=seconds, console=_console())
     typer.echo(f"\nstore: {config.store}  (statecore service-list --db {config.store})")
     typer.echo(f"notifications: {config.notifications}")
 
@@ -77,7 +58,7 @@ def run(
 
     config, base = load_run_config(config_file)
     engine = build_engine(config, base)
-    run_live(engine, _live_table, refresh=config.refresh, duration=duration, console=_console())
+    run_live(engine, refresh=config.refresh, duration=duration, console=_console())
 
 
 DbOption = Annotated[str, typer.Option("--db", help="SQLite file or postgresql:// URL that `run` writes")]
@@ -195,10 +176,6 @@ def _existing_store(db: str) -> Store:
     if "://" not in db and not Path(db).is_file():
         raise StatecoreError(f"no store at {db}: start `statecore run` (or `statecore demo`) first, or pass --db")
     return open_store(db)
-
-
-def _live_table(engine: Engine) -> Table:
-    return service_table(engine.service_list(), title=f"services of {engine.owner} (Ctrl-C stops)")
 
 
 def _console() -> Console:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
 from statecore.notify import JsonLinesSink, LoguruSink, Sink
 from statecore.registry import check_name
+from statecore.screen import LiveView
 from statecore.service import ServiceSpec
 from statecore.settings import build_settings
 from statecore.store import Store, open_store
@@ -118,21 +118,24 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
 
 def run_live(
     engine: Engine,
-    table: Callable[[Engine], Any],
     *,
     refresh: float,
     duration: float | None = None,
     console: Console | None = None,
 ) -> None:
-    """Start the engine, redraw the service list until Ctrl-C or ``duration``, then stop cleanly."""
+    """Start the engine and show the live screen (screen.py) until Ctrl-C or ``duration``, then
+    stop cleanly. The screen is looked at every ``refresh`` seconds and drawn only if it changed."""
     console = console or Console()
     deadline = None if duration is None else time.monotonic() + duration
+    view = LiveView(engine, rows=max(5, console.size.height - 12))
     engine.start()
     try:
-        with Live(table(engine), console=console, refresh_per_second=max(1.0, 1 / refresh)) as live:
+        with Live(view.changed() or "", console=console, auto_refresh=False) as live:
             while (remaining := _remaining(deadline)) is None or remaining > 0:
                 time.sleep(refresh if remaining is None else min(refresh, remaining))
-                live.update(table(engine))
+                screen = view.changed()
+                if screen is not None:
+                    live.update(screen, refresh=True)
     except KeyboardInterrupt:
         console.print("stopping: Ctrl-C")
     finally:
