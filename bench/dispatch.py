@@ -34,6 +34,10 @@ from statecore.table import BINARIES, RULES, Event, State, rulebook
 from statecore.testing import ScriptedDriver
 
 PAIR = (Event.HEARTBEAT_EXPIRED.value, Event.HEARTBEAT.value)
+"""The cheapest pair: no job armed but the stats batch and the expiry deadline."""
+CYCLE = (Event.DRIVER_LOST.value, Event.RESET.value, Event.INIT_SUCCEEDED.value, *PAIR)
+"""The full cycle: a lost driver arms a retry with its backoff, a reset starts an attempt (its
+timeout job, the driver's calls, its outcome job), its success comes back up."""
 
 
 def up_volumes(count: int, *, stock: bool = False) -> tuple[Engine, list[str]]:
@@ -55,10 +59,12 @@ def up_volumes(count: int, *, stock: bool = False) -> tuple[Engine, list[str]]:
     return engine, hosts
 
 
-def engine_rate(hosts: list[str], events: int, engine: Engine | None = None, *, stock: bool = False) -> float:
+def engine_rate(
+    hosts: list[str], events: int, engine: Engine | None = None, *, stock: bool = False, cycle: tuple[str, ...] = PAIR
+) -> float:
     """Events per second of ``engine`` (by default a fresh one with ``hosts`` up); setting up is not timed."""
     target = engine if engine is not None else up_volumes(len(hosts), stock=stock)[0]
-    order = [(name, event) for name in hosts for event in PAIR]
+    order = [(name, event) for name in hosts for event in cycle]
     laps, rest = divmod(events, len(order))
     plan = order * laps + order[:rest]
     fire = target.fire
@@ -110,17 +116,17 @@ def models(count: int) -> list[_Model]:
     return made
 
 
-def bare_rate(machine: Machine, objects: list[_Model], events: int) -> float:
-    expired, heartbeat = (machine.events[name].trigger for name in PAIR)
-    pairs = events // 2
-    plan = (objects * (pairs // len(objects) + 1))[:pairs]
+def bare_rate(machine: Machine, objects: list[_Model], events: int, cycle: tuple[str, ...] = PAIR) -> float:
+    triggers = [machine.events[name].trigger for name in cycle]
+    laps = events // len(cycle)
+    plan = (objects * (laps // len(objects) + 1))[:laps]
 
     def run() -> None:
         for obj in plan:
-            expired(obj)
-            heartbeat(obj)
+            for trigger in triggers:
+                trigger(obj)
 
-    return rate(2 * pairs, run)
+    return rate(len(cycle) * laps, run)
 
 
 def dict_rate(objects: list[_Model], events: int) -> float:
@@ -211,6 +217,15 @@ def _case(section: Section, sizes: Sizes, count: int) -> None:
     dict_figure = section.add(f"dict-lookup FSM, {label}", dict_samples, "events/s")
     for figure in (engine_figure, stock_figure, frozen_figure, dict_figure):
         section.compare(figure, bare_figure)
+    full, bare_full = interleave(
+        sizes.runs,
+        lambda: engine_rate(hosts, events, cycle=CYCLE),
+        lambda: bare_rate(bare, objects, events, cycle=CYCLE),
+    )
+    cycle = " -> ".join(CYCLE)
+    full_figure = section.add(f"engine.fire, full cycle ({cycle}), {label}", full, "events/s")
+    bare_full_figure = section.add(f"bare transitions Machine(model=None), full cycle, {label}", bare_full, "events/s")
+    section.compare(full_figure, bare_full_figure)
 
 
 # -- where the time goes ------------------------------------------------------------------------------

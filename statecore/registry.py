@@ -95,9 +95,9 @@ class Registry:
 
     def check_new(self, services: Sequence[Service]) -> None:
         """Refuse, by name, a service already registered or named twice, before any is added."""
-        seen = set(self.services)
+        seen: set[str] = set()
         for service in services:
-            if service.id in seen:
+            if service.id in self.services or service.id in seen:
                 raise StatecoreError(f"service {service.host!r} ({service.binary}) is already registered")
             seen.add(service.id)
 
