@@ -79,6 +79,8 @@ class Jobs:
         self._stats_due: dict[str, None] = {}
         """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
         self._store_down = False
+        self._statuses_seen: dict[GroupKey, int | None] = {}
+        """Per report group, the store's ``statuses_version`` when it last adopted statuses."""
         self._callbacks: dict[JobKind, Callable[[str, int], None]] = {
             JobKind.RETRY: self.on_retry, JobKind.TIMEOUT: self.on_timeout,
         }  # fmt: skip
@@ -346,10 +348,13 @@ class Jobs:
     def _adopt_statuses(self, key: GroupKey) -> None:
         """An admin may disable or enable a service in the store from another host (``statecore
         disable``); the owning engine takes the change over and audits it, within a report interval."""
-        members = self.registry.groups[key]
+        members, store = self.registry.groups[key], self.ledger.store
         with self.lock:  # read and compare at once: a local disable committed in between must not be undone
+            version = store.statuses_version()
+            if version is not None and self._statuses_seen.get(key) == version:
+                return  # nothing was disabled or enabled since this group last looked
             try:
-                statuses = self.ledger.store.statuses(list(members))
+                statuses = store.statuses(list(members))
             except Exception:
                 return  # the store outage is already logged by the heartbeat above
             for sid, (disabled, reason) in statuses.items():
@@ -359,7 +364,9 @@ class Jobs:
                 try:
                     self.ledger.set_status(service, disabled, reason, self.clock.now())
                 except StoreUnavailable:
-                    break
+                    break  # the next report reads them again
+            else:
+                self._statuses_seen[key] = version
         self.settle()
 
     def on_capabilities(self, key: GroupKey) -> None:

@@ -59,7 +59,10 @@ class Prober:
 
     def working(self, services: Sequence[Any], limit: float) -> list[Any]:
         if not self.threaded:
-            return [s for s in services if is_working(s.driver)]
+            try:  # every driver has is_working and none raises: the common case, without a call per driver
+                return [s for s in services if s.driver.is_working()]
+            except Exception:  # one lacks it or raised: ask each carefully (and log the one that raised)
+                return [s for s in services if is_working(s.driver)]
         with self._lock:
             candidates = [s for s in services if s.id not in self._stuck]
         answered: list[Any] = []

@@ -117,6 +117,11 @@ class Store(Protocol):
         """(disabled, reason) of those services, as admins last set them, from any host."""
         ...
 
+    def statuses_version(self) -> int | None:
+        """A number that changes whenever a disabled status may have: an engine that saw it last
+        time need not read ``statuses`` again. None: no such number (another host may write), read."""
+        ...
+
     def commit(
         self,
         state: ServiceState,

@@ -17,6 +17,7 @@ class MemoryStore:
         self._history: list[TransitionRecord] = []
         self._outbox: dict[str, dict[str, Envelope]] = {}
         self.heartbeats: dict[str, datetime] = {}
+        self._status_version = 0
 
     def load(self, sid: str) -> ServiceState | None:
         state = self._services.get(sid)
@@ -24,6 +25,7 @@ class MemoryStore:
 
     def save(self, state: ServiceState) -> None:
         self._services[state.id] = dataclasses.replace(state)
+        self._status_version += 1
 
     def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
         return {sid: dataclasses.replace(state) for sid in sids if (state := self._services.get(sid)) is not None}
@@ -57,12 +59,18 @@ class MemoryStore:
         if state is None:
             return False
         state.disabled, state.disabled_reason = disabled, reason
+        self._status_version += 1
         return True
 
     def set_backend_state(self, sid: str, value: str | None) -> None:
         state = self._services.get(sid)
         if state is not None:
             state.backend_state = value
+
+    def statuses_version(self) -> int | None:
+        """Only this process writes here: a status changes with ``save``, ``set_status`` or an admin
+        action's commit, each of which counts."""
+        return self._status_version
 
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         return {sid: (s.disabled, s.disabled_reason) for sid in sids if (s := self._services.get(sid)) is not None}
@@ -80,6 +88,8 @@ class MemoryStore:
         previous = self._services.get(sid)
         if previous is not None and not status:  # an admin may have changed these outside any transition
             state.disabled, state.disabled_reason = previous.disabled, previous.disabled_reason
+        elif status:
+            self._status_version += 1
         self._services[sid] = state
         self._history.append(record)
         for sink in sinks:

@@ -139,6 +139,10 @@ class SqlStore:
         with self._tx() as connection:
             connection.execute(update(services).where(services.c.id == sid).values(backend_state=value))
 
+    def statuses_version(self) -> int | None:
+        """Other hosts write the database: there is no cheap way to know, so the engine reads."""
+        return None
+
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         found: dict[str, tuple[bool, str | None]] = {}
         with self._tx() as connection:
