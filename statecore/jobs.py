@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -156,7 +157,7 @@ class Jobs:
         meant: list[TimerEvent] = []
         with self.lock:
             try:
-                with self.ledger.batch():
+                with self.ledger.batch() if len(items) > 1 else nullcontext():  # one: no batch to build
                     for item in items:
                         service = self.registry.services.get(item[0])
                         if service is not None and item[2](service):
