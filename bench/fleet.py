@@ -126,8 +126,8 @@ def run(sizes: Sizes) -> Section:
     for count in sizes.fleet:
         samples = repeat(sizes.heavy_runs, partial(start_seconds, count))
         section.add(f"register and start {count:,} services", samples, "s")
-    for count in sizes.fleet_memory:
-        samples = repeat(sizes.heavy_runs, partial(bytes_per_service, count))
+    for count in sizes.fleet_memory:  # one run: tracemalloc counts the same bytes every time, slowly
+        samples = [bytes_per_service(count)]
         figure = section.add(f"memory per service, {count:,} services", samples, "bytes")
         total = figure.value * count / 2**30
         section.notes.append(f"{count:,} services hold {total:.3f} GiB with their jobs (tracemalloc).")
