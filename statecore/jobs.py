@@ -290,9 +290,12 @@ class Jobs:
             self.workers.submit(self.on_stats, sid)
 
     def on_stats(self, sid: str) -> None:
+        self.poll_stats(self.registry.services[sid])
+
+    def poll_stats(self, service: Service) -> None:
         """Poll a volume's stats; a changed backend_state is written through, so every host's
         service list (``statecore service-list``, ``statecore serve``) shows it, not just ours."""
-        service = self.registry.services[sid]
+        sid = service.id
         if service.state is not State.UP or service.driver is None:
             return
         value = backend_state(service.host, service.driver)  # a driver call: never under the lock
@@ -331,8 +334,13 @@ class Jobs:
         with self.lock:
             try:
                 with self.ledger.batch() as batch:  # the services coming back up share one commit
+                    services, up = self.registry.services, State.UP
                     for sid in recorded:
-                        self._heartbeat(self.registry.services[sid], now)
+                        service = services[sid]
+                        if service.state is up:  # nearly all of them, every report: no call
+                            service.last_ok = service.updated_at = now
+                        else:
+                            self._heartbeat(service, now)
             except StoreUnavailable as failure:
                 for service in batch.services:
                     logger.error("{}: heartbeat not recorded ({}); the next report retries", service.host, failure)
@@ -379,7 +387,7 @@ class Jobs:
             if service.id not in working:
                 self.timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
             elif service.binary == "volume":
-                self.on_stats(service.id)
+                self.poll_stats(service)
 
 
 class _Unloadable:

@@ -34,7 +34,7 @@ def backend_state(host: str, driver: Driver | None) -> str:
         return "up"
     try:
         stats = stats_of(refresh=True)
-        value = stats.get("backend_state", "up") if isinstance(stats, Mapping) else None
+        value = stats.get("backend_state", "up") if type(stats) is dict or isinstance(stats, Mapping) else None
     except Exception as error:  # the call, or a mapping of the driver's own whose get raises
         logger.warning("{}: get_volume_stats failed ({}); backend_state is down", host, error)
         return "down"

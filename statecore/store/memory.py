@@ -99,9 +99,10 @@ class MemoryStore:
             box[message_id] = envelope
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
+        self.heartbeats.update(dict.fromkeys(service_ids, at))
+        services = self._services
         for sid in service_ids:
-            self.heartbeats[sid] = at
-            state = self._services.get(sid)
+            state = services.get(sid)
             if state is not None:
                 state.last_ok = state.updated_at = at
         return service_ids
