@@ -20,12 +20,19 @@ from pathlib import Path
 import sqlalchemy
 import transitions
 
-from bench import dispatch, fleet, simulator, store, timers
+from bench import dispatch, fleet, run, simulator, store, timers
 from bench.common import FULL, QUICK, Figure, Section, Sizes
 
 FULL_OUT = Path("docs/performance.md")
 QUICK_OUT = Path(".statecore/performance-quick.md")
-BENCHMARKS: tuple[Callable[[Sizes], Section], ...] = (dispatch.run, fleet.run, simulator.run, store.run, timers.run)
+BENCHMARKS: tuple[Callable[[Sizes], Section], ...] = (
+    dispatch.run,
+    fleet.run,
+    run.run,
+    simulator.run,
+    store.run,
+    timers.run,
+)
 
 
 def machine() -> dict[str, str]:

@@ -46,7 +46,7 @@ FULL = Sizes(
 )  # fmt: skip
 QUICK = Sizes(
     quick=True, runs=3, heavy_runs=3, dispatch_events=1_000, fleet=(100, 500), fleet_memory=(100, 500),
-    sim_services=100, sim_seconds=300, realtime_services=100, realtime_window=0.5, store_events=30,
+    sim_services=100, sim_seconds=300, realtime_services=100, realtime_window=1.5, store_events=30,
     heartbeat_ids=200, timers=50, timer_spread=0.2, sim_compare=((100, 3_600),), sim_linear=(100, 200, 3_600),
 )  # fmt: skip
 

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("## Machine", "## Versions", "## Dispatch", "## Fleet", "## Simulator", "## Store", "## Timers")
+SECTIONS = (
+    "## Machine",
+    "## Versions",
+    "## Dispatch",
+    "## Fleet",
+    "## statecore run",
+    "## Simulator",
+    "## Store",
+    "## Timers",
+)
 
 
 @pytest.fixture(scope="module")
