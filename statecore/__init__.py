@@ -18,6 +18,7 @@ from statecore.errors import (
 )
 from statecore.notify import JsonLinesSink, LoguruSink, MemorySink, Sink
 from statecore.records import ServiceRow, TransitionRecord
+from statecore.service import ServiceSpec
 from statecore.settings import Settings, load_settings
 from statecore.table import Event, State, rulebook
 
@@ -36,6 +37,7 @@ __all__ = [
     "NoServiceAvailable",
     "RealClock",
     "ServiceRow",
+    "ServiceSpec",
     "ServiceUnavailable",
     "Settings",
     "SettingsError",

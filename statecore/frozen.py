@@ -68,16 +68,17 @@ class FrozenEvent(Event):
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         """``Event.trigger`` without the EventData, callback walks and logging that a frozen machine cannot need."""
-        if not self._compiled_for(model):
+        rows = self._rows_for(model)
+        if rows is None:
             # not frozen yet, not a state of this machine, or a str where the state is a StrEnum member
             # (or the other way round), which compare equal but stock tells apart: stock dispatch
             return bool(super().trigger(model, *args, **kwargs))
-        return self.fire(model, *args, **kwargs) is not None
+        return self._route(rows, model, args, kwargs) is not None
 
     def fire(self, model: Any, *args: Any, **kwargs: Any) -> Transition | None:
         """Like ``trigger``, but returns the row that fired (None: no condition held), so a caller
         need not find out again which one it was. Only on a frozen machine, for a model in one of
-        its states with the state's own type. The engine's hot path: one function, no helper calls."""
+        its states with the state's own type."""
         machine = self.machine
         routes = self._routes
         value = getattr(model, machine.model_attribute)
@@ -89,7 +90,39 @@ class FrozenEvent(Event):
             self._is_valid_source(machine.states[known[0]])  # raises MachineError, or logs and ignores, as stock
             return None
         if machine.send_event:
-            state = machine.states[known[0]]
+            return self._route(rows, model, args, kwargs)
+        for transition, conditions, dest in rows:  # _route's loop, inline: the engine's hot path, a call fewer
+            for func, target in conditions:
+                if func(*args, **kwargs) != target:
+                    break
+            else:
+                if dest is not None:
+                    setattr(model, machine.model_attribute, dest)
+                return transition
+        return None
+
+    def _rows_for(self, model: Any) -> tuple[Row, ...] | None:
+        """The compiled rows from the model's state; raises MachineError (as stock) if there are none."""
+        machine = self.machine
+        routes = self._routes
+        if routes is None:
+            return None
+        value = getattr(model, machine.model_attribute)
+        known = machine.state_names.get(value)
+        if known is None or type(value) is not known[1]:
+            return None
+        rows = routes.get(known[0])
+        if rows is None:
+            self._is_valid_source(machine.states[known[0]])  # raises MachineError, or logs and ignores, as stock
+            return ()
+        return rows
+
+    def _route(
+        self, rows: tuple[Row, ...], model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Transition | None:
+        machine = self.machine
+        if machine.send_event:
+            state = machine.states[getattr(model, machine.model_attribute)]
             return self._fire(rows, model, EventData(state, self, machine, model, args, kwargs))
         for transition, conditions, dest in rows:
             for func, target in conditions:
@@ -100,13 +133,6 @@ class FrozenEvent(Event):
                     setattr(model, machine.model_attribute, dest)
                 return transition
         return None
-
-    def _compiled_for(self, model: Any) -> bool:
-        if self._routes is None:
-            return False
-        value = getattr(model, self.machine.model_attribute)
-        known = self.machine.state_names.get(value)
-        return known is not None and type(value) is known[1]
 
     def _fire(self, rows: tuple[Row, ...], model: Any, data: EventData) -> Transition | None:
         """With ``send_event`` each condition gets the EventData, its ``transition`` set as stock sets it."""
