@@ -77,6 +77,8 @@ class Jobs:
         self._flush = ledger.delivery.poke  # Ledger.flush, one call fewer on every event
         self._launches: list[Launch] = []
         """Attempts to start once the engine lock is released (``settle``)."""
+        self._backend_writes: dict[str, str] = {}
+        """Polled backend_state changes waiting for one write to the store."""
         self._stats_due: dict[str, None] = {}
         """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
         self._store_down = False
@@ -303,10 +305,18 @@ class Jobs:
             if service.state is not State.UP or value == service.backend_state:
                 return  # it left up while its stats were asked for: nothing to publish
             service.backend_state = value
+            first = not self._backend_writes
+            self._backend_writes[sid] = value
+        if first:  # the changes of polls that answer together are written together
+            self.timers.at(job_id_of(JobKind.STATS, "write"), self.clock.now(), self._write_backend_states)
+
+    def _write_backend_states(self) -> None:
+        with self.lock:
+            values, self._backend_writes = self._backend_writes, {}
         try:
-            self.ledger.store.set_backend_state(sid, value)
-        except Exception as error:  # the next change, or the next transition's commit, writes it
-            logger.warning("{}: backend_state {} not stored ({})", service.host, value, error)
+            self.ledger.store.set_backend_states(values)
+        except Exception as error:  # the next change, or the next transition's commit, writes them
+            logger.warning("backend_state of {} not stored ({})", ", ".join(sorted(values)), error)
 
     # -- report and capabilities groups: one job per period, not one per service -------------------
 

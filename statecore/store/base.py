@@ -113,6 +113,9 @@ class Store(Protocol):
     def set_backend_state(self, sid: str, value: str | None) -> None:
         """A volume's latest polled backend_state, between transitions."""
 
+    def set_backend_states(self, values: Mapping[str, str | None]) -> None:
+        """Many volumes' latest polled backend_state, in one transaction (a fleet coming up)."""
+
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         """(disabled, reason) of those services, as admins last set them, from any host."""
         ...

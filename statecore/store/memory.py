@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,9 +63,13 @@ class MemoryStore:
         return True
 
     def set_backend_state(self, sid: str, value: str | None) -> None:
-        state = self._services.get(sid)
-        if state is not None:
-            state.backend_state = value
+        self.set_backend_states({sid: value})
+
+    def set_backend_states(self, values: Mapping[str, str | None]) -> None:
+        for sid, value in values.items():
+            state = self._services.get(sid)
+            if state is not None:
+                state.backend_state = value
 
     def statuses_version(self) -> int | None:
         """Only this process writes here: a status changes with ``save``, ``set_status`` or an admin

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
-from sqlalchemy import ColumnElement, Connection, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
@@ -136,8 +136,13 @@ class SqlStore:
         return bool(changed)
 
     def set_backend_state(self, sid: str, value: str | None) -> None:
-        with self._tx() as connection:
-            connection.execute(update(services).where(services.c.id == sid).values(backend_state=value))
+        self.set_backend_states({sid: value})
+
+    def set_backend_states(self, values: Mapping[str, str | None]) -> None:
+        if values:
+            rows = [{"b_id": sid, "backend_state": value} for sid, value in values.items()]
+            with self._tx() as connection:
+                connection.execute(_SET_BACKEND_STATE, rows)
 
     def statuses_version(self) -> int | None:
         """Other hosts write the database: there is no cheap way to know, so the engine reads."""
@@ -292,6 +297,7 @@ def _state_values(state: ServiceState) -> dict[str, Any]:
     return values
 
 
+_SET_BACKEND_STATE = update(services).where(services.c.id == bindparam("b_id"))
 _INSERT_HISTORY = insert(history)
 _INSERT_OUTBOX = insert(outbox)
 
