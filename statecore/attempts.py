@@ -1,8 +1,9 @@
 """Running one init attempt (``do_setup`` then ``check_for_setup_error``) off the engine's path.
 
-Real time: a daemon thread per attempt, so a driver stuck on dead storage
-blocks nothing; the init-timeout job decides for it, and whatever it returns
-later is ignored. Virtual time: the driver runs inline and its ``clock.sleep``
+Real time: attempts run on a pool of daemon threads that grows past its core
+size whenever every thread is caught in a driver call, so a driver stuck on dead
+storage blocks nothing; the init-timeout job decides for it, and whatever it
+returns later is ignored. Virtual time: the driver runs inline and its ``clock.sleep``
 calls set how many virtual seconds later the outcome is delivered, so hangs and
 slow setups replay deterministically.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
@@ -29,6 +32,9 @@ class Attempts(Protocol):
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
         """Run one attempt; its outcome is delivered with ``token``, so a late one can be told stale."""
 
+    def stop(self) -> None:
+        """The engine stops; threads it no longer needs end."""
+
 
 def run_driver(driver: Driver) -> BaseException | None:
     try:
@@ -39,26 +45,105 @@ def run_driver(driver: Driver) -> BaseException | None:
     return None
 
 
+CORE_THREADS = 8
+"""Threads that serve attempts however quick the drivers are (a fleet starting shares them)."""
+STUCK_AFTER = 0.5
+"""Seconds in one driver call after which a thread counts as stuck, and a new one may start."""
+IDLE_EXIT = 30.0
+"""Seconds a thread waits for an attempt before it ends (the next attempt starts one again)."""
+
+
 class ThreadAttempts:
-    """An attempt's thread puts its outcome in a queue; one job hands over every outcome queued by
-    the time it runs, so a fleet coming up is one group commit, not a transaction per service."""
+    """Attempts on a pool of daemon threads; outcomes queued and handed over in groups.
+
+    Up to ``CORE_THREADS`` threads take attempts from a queue. While attempts wait and every
+    thread has been in a driver call for ``STUCK_AFTER`` seconds, another thread starts, so a
+    stuck driver holds one thread and never the others' attempts; a thread idle for
+    ``IDLE_EXIT`` seconds ends, and ``stop`` ends the idle ones at once. A thread running an
+    attempt is named after its service (``statecore-attempt-<service>``). Starting a thread per
+    attempt cost a fleet of 10,000 two seconds of its start-up. An attempt's outcome goes to a
+    queue; one job hands over every outcome queued by the time it runs, so a fleet coming up is
+    one group commit.
+    """
 
     def __init__(self, deliver: Outcomes, timers: Timers) -> None:
         self.deliver = deliver
         self.timers = timers
         self._queue: list[AttemptOutcome] = []
         self._lock = threading.Lock()
+        self._pool = threading.Condition(threading.Lock())
+        self._tasks: deque[tuple[str, int, Driver]] = deque()
+        self._threads = self._idle = 0
+        self._busy: dict[int, float] = {}
+        """Thread ident -> when its current driver call began (monotonic)."""
+        self._recheck_armed = False
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The engine stops: idle threads end now; a thread in a driver call ends when it returns."""
+        with self._pool:
+            self._stopping = True
+            self._tasks.clear()
+            self._pool.notify_all()
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
-        def attempt() -> None:
-            outcome = (service_id, token, run_driver(driver))
-            with self._lock:
-                self._queue.append(outcome)
-                first = len(self._queue) == 1
-            if first:
-                self.timers.at(job_id_of(JobKind.OUTCOME, "queued"), self.timers.clock.now(), self._hand_over)
+        with self._pool:
+            self._tasks.append((service_id, token, driver))
+            self._pool.notify()
+            self._grow()
 
-        threading.Thread(target=attempt, name=f"statecore-attempt-{service_id}", daemon=True).start()
+    def _grow(self) -> None:
+        """Under the pool lock: start a thread if attempts would otherwise wait on stuck calls."""
+        if len(self._tasks) <= self._idle:
+            return  # idle threads will take them
+        now = time.monotonic()
+        if self._threads < CORE_THREADS or (
+            len(self._busy) == self._threads and all(now - since >= STUCK_AFTER for since in self._busy.values())
+        ):
+            self._threads += 1
+            threading.Thread(target=self._work, name="statecore-attempt-idle", daemon=True).start()
+        elif not self._recheck_armed:  # busy, not stuck yet: look again when they would count as stuck
+            self._recheck_armed = True
+            when = self.timers.clock.now() + timedelta(seconds=STUCK_AFTER)
+            self.timers.at(job_id_of(JobKind.OUTCOME, "pool"), when, self._recheck)
+
+    def _recheck(self) -> None:
+        with self._pool:
+            self._recheck_armed = False
+            if self._tasks:
+                self._grow()
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        with self._pool:
+            while True:
+                if not self._tasks:
+                    if self._stopping:
+                        self._threads -= 1
+                        return
+                    self._idle += 1
+                    self._pool.wait(timeout=IDLE_EXIT)
+                    self._idle -= 1
+                    if not self._tasks:
+                        self._threads -= 1
+                        return
+                service_id, token, driver = self._tasks.popleft()
+                self._busy[me.ident or 0] = time.monotonic()
+                me.name = f"statecore-attempt-{service_id}"
+                self._pool.release()
+                try:
+                    self._finished((service_id, token, run_driver(driver)))
+                finally:
+                    self._pool.acquire()
+                    me.name = "statecore-attempt-idle"
+                    del self._busy[me.ident or 0]
+
+    def _finished(self, outcome: AttemptOutcome) -> None:
+        with self._lock:
+            self._queue.append(outcome)
+            first = len(self._queue) == 1
+        if first:
+            self.timers.at(job_id_of(JobKind.OUTCOME, "queued"), self.timers.clock.now(), self._hand_over)
 
     def _hand_over(self) -> None:
         with self._lock:
@@ -71,6 +156,9 @@ class VirtualAttempts:
     def __init__(self, deliver: Outcomes, timers: Timers) -> None:
         self.deliver = deliver
         self.timers = timers
+
+    def stop(self) -> None:
+        """Attempts run inline: nothing to stop."""
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
         with measured_attempt() as spent:

@@ -141,6 +141,7 @@ class Engine:
         """Stop timers and deliver what the sinks will still take; hung attempt threads are abandoned."""
         self.timers.shutdown()
         self._jobs.workers.stop()
+        self._jobs.attempts.stop()
         self.ledger.delivery.stop()
 
     def __enter__(self) -> Engine:

@@ -48,9 +48,12 @@ def test_hung_driver_times_out_in_real_time_without_blocking_other_services():
         assert engine.service("node1@lvm").state == "up"
         failure = waiter.envelopes[-1]["payload"]
         hung.release()  # the stuck call returns now; its success must be ignored
-        for thread in threading.enumerate():
-            if thread.name == "statecore-attempt-backup/bk1":
-                thread.join(timeout=5)
+        returned = threading.Event()
+        deadline = threading.Timer(5, returned.set)  # bounded: the released call returns at once
+        deadline.start()
+        while not returned.is_set() and any(t.name == "statecore-attempt-backup/bk1" for t in threading.enumerate()):
+            returned.wait(0.01)
+        deadline.cancel()
     assert failure["error"]["type"] == "InitTimeout" and failure["to_state"] == "failed_permanent"
     assert engine.service("bk1").lifecycle.value == "failed_permanent"
 
