@@ -294,20 +294,24 @@ class Jobs:
     def on_stats(self, sid: str) -> None:
         self.poll_stats(self.registry.services[sid])
 
-    def poll_stats(self, service: Service) -> None:
-        """Poll a volume's stats; a changed backend_state is written through, so every host's
-        service list (``statecore service-list``, ``statecore serve``) shows it, not just ours."""
-        sid = service.id
-        if service.state is not State.UP or service.driver is None:
-            return
-        value = backend_state(service.host, service.driver)  # a driver call: never under the lock
+    def poll_stats(self, *services: Service) -> None:
+        """Poll volumes' stats (the drivers asked first, with no lock held; then their answers taken
+        under one lock); a changed backend_state is written through, so every host's service list
+        (``statecore service-list``, ``statecore serve``) shows it, not just ours."""
+        answers = [
+            (service, backend_state(service.host, service.driver))
+            for service in services
+            if service.state is State.UP and service.driver is not None
+        ]
+        changed = False
         with self.lock:
-            if service.state is not State.UP or value == service.backend_state:
-                return  # it left up while its stats were asked for: nothing to publish
-            service.backend_state = value
-            first = not self._backend_writes
-            self._backend_writes[sid] = value
-        if first:  # the changes of polls that answer together are written together
+            for service, value in answers:
+                if service.state is not State.UP or value == service.backend_state:
+                    continue  # it left up while its stats were asked for, or nothing changed
+                service.backend_state = value
+                changed = changed or not self._backend_writes
+                self._backend_writes[service.id] = value
+        if changed:  # the changes of polls that answer together are written together
             self.timers.at(job_id_of(JobKind.STATS, "write"), self.clock.now(), self._write_backend_states)
 
     def _write_backend_states(self) -> None:
@@ -393,11 +397,10 @@ class Jobs:
         with self.lock:
             members = [s for s in self.registry.groups[key].values() if s.state is State.UP]
         working = {s.id for s in self.prober.working(members, key.probe_limit)}
-        for service in members:
-            if service.id not in working:
-                self.timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
-            elif service.binary == "volume":
-                self.poll_stats(service)
+        lost = [service for service in members if service.id not in working]
+        for service in lost:
+            self.timer_event(service.id, Event.DRIVER_LOST, lambda s: s.state is State.UP)
+        self.poll_stats(*(s for s in members if s.binary == "volume" and s.id in working))
 
 
 class _Unloadable:

@@ -21,14 +21,22 @@ class MemoryStore:
 
     def load(self, sid: str) -> ServiceState | None:
         state = self._services.get(sid)
-        return None if state is None else dataclasses.replace(state)
+        return None if state is None else self._with_heartbeat(state)
 
     def save(self, state: ServiceState) -> None:
         self._services[state.id] = dataclasses.replace(state)
         self._status_version += 1
 
     def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
-        return {sid: dataclasses.replace(state) for sid in sids if (state := self._services.get(sid)) is not None}
+        return {sid: self._with_heartbeat(state) for sid in sids if (state := self._services.get(sid)) is not None}
+
+    def _with_heartbeat(self, state: ServiceState) -> ServiceState:
+        """A copy of the stored state with its latest heartbeat: ``record_heartbeats`` only notes the
+        instant (one dict update for a whole batch), and it counts from here, on reading."""
+        beat = self.heartbeats.get(state.id)
+        if beat is None or beat <= state.last_ok:
+            return dataclasses.replace(state)
+        return dataclasses.replace(state, last_ok=beat, updated_at=max(beat, state.updated_at or beat))
 
     def save_many(self, states: Sequence[ServiceState]) -> None:
         for state in states:
@@ -104,11 +112,6 @@ class MemoryStore:
 
     def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
         self.heartbeats.update(dict.fromkeys(service_ids, at))
-        services = self._services
-        for sid in service_ids:
-            state = services.get(sid)
-            if state is not None:
-                state.last_ok = state.updated_at = at
         return service_ids
 
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
@@ -128,7 +131,9 @@ class MemoryStore:
         now = now or datetime.now(UTC)
         window = timedelta(seconds=service_down_time)
         return [
-            state.row(alive=(beat := self.heartbeats.get(sid)) is not None and now - beat <= window)
+            self._with_heartbeat(state).row(
+                alive=(beat := self.heartbeats.get(sid)) is not None and now - beat <= window
+            )
             for sid, state in self._services.items()
         ]
 
