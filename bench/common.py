@@ -40,9 +40,9 @@ class Sizes:
 
 FULL = Sizes(
     quick=False, runs=5, heavy_runs=3, dispatch_events=20_000, fleet=(10_000, 100_000),
-    fleet_memory=(10_000, 100_000), sim_services=10_000, sim_seconds=3600, realtime_services=10_000,
+    fleet_memory=(100_000,), sim_services=10_000, sim_seconds=3600, realtime_services=10_000,
     realtime_window=20.0, store_events=1_000, heartbeat_ids=10_000, timers=1_000,
-    timer_spread=3.0, sim_compare=((1_000, 43_200), (10_000, 7_200)), sim_linear=(100, 10_000, 7_200),
+    timer_spread=2.0, sim_compare=((1_000, 21_600), (10_000, 7_200)), sim_linear=(100, 10_000, 7_200),
 )  # fmt: skip
 QUICK = Sizes(
     quick=True, runs=3, heavy_runs=3, dispatch_events=1_000, fleet=(100, 500), fleet_memory=(100, 500),
