@@ -26,6 +26,8 @@ AttemptOutcome = tuple[str, int, BaseException | None]
 """(service id, attempt token, error or None)."""
 Outcomes = Callable[[list[AttemptOutcome]], None]
 """Takes the outcomes of attempts that finished together."""
+Current = Callable[[str, int], bool]
+"""Whether the attempt (service id, token) is still the one wanted."""
 
 
 class Attempts(Protocol):
@@ -66,9 +68,10 @@ class ThreadAttempts:
     one group commit.
     """
 
-    def __init__(self, deliver: Outcomes, timers: Timers) -> None:
+    def __init__(self, deliver: Outcomes, timers: Timers, current: Current) -> None:
         self.deliver = deliver
         self.timers = timers
+        self.current = current
         self._queue: list[AttemptOutcome] = []
         self._lock = threading.Lock()
         self._pool = threading.Condition(threading.Lock())
@@ -93,16 +96,19 @@ class ThreadAttempts:
             self._grow()
 
     def _grow(self) -> None:
-        """Under the pool lock: start a thread if attempts would otherwise wait on stuck calls."""
-        if len(self._tasks) <= self._idle:
+        """Under the pool lock: start threads for attempts that would otherwise wait: up to the core
+        size, and past it, up to ``CORE_THREADS`` more each ``STUCK_AFTER`` while every thread is
+        stuck in a call. While attempts still wait, it looks again ``STUCK_AFTER`` later."""
+        waiting = len(self._tasks) - self._idle
+        if waiting <= 0:
             return  # idle threads will take them
         now = time.monotonic()
-        if self._threads < CORE_THREADS or (
-            len(self._busy) == self._threads and all(now - since >= STUCK_AFTER for since in self._busy.values())
-        ):
+        stuck = len(self._busy) == self._threads and all(now - t >= STUCK_AFTER for t in self._busy.values())
+        start = min(waiting, CORE_THREADS if stuck else max(0, CORE_THREADS - self._threads))
+        for _ in range(start):
             self._threads += 1
             threading.Thread(target=self._work, name="statecore-attempt-idle", daemon=True).start()
-        elif not self._recheck_armed:  # busy, not stuck yet: look again when they would count as stuck
+        if waiting > start and not self._recheck_armed:
             self._recheck_armed = True
             when = self.timers.clock.now() + timedelta(seconds=STUCK_AFTER)
             self.timers.at(job_id_of(JobKind.OUTCOME, "pool"), when, self._recheck)
@@ -128,6 +134,8 @@ class ThreadAttempts:
                         self._threads -= 1
                         return
                 service_id, token, driver = self._tasks.popleft()
+                if not self.current(service_id, token):
+                    continue  # abandoned while it waited (its timeout came first): never call the driver
                 self._busy[me.ident or 0] = time.monotonic()
                 me.name = f"statecore-attempt-{service_id}"
                 self._pool.release()

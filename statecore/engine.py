@@ -102,6 +102,7 @@ class Engine:
     def add_services(self, specs: Iterable[ServiceSpec]) -> list[str]:
         """``add_service`` for many: one store read and one write for all of them (a fleet from a
         configuration file). A bad one is refused by name before any is registered."""
+        self.ledger.refuse_in_batch("register services")
         now, new = self.clock.now(), []
         for spec in specs:
             check_name(spec.host, spec.binary)
@@ -125,6 +126,7 @@ class Engine:
 
     def start(self) -> None:
         """Start the scheduler, re-send what the sinks never got, and start or recover every service."""
+        self.ledger.refuse_in_batch("start the engine")
         with self._lock:
             if self._started_at is not None:
                 return
@@ -203,9 +205,11 @@ class Engine:
         transaction when the block ends, then announced and their effects run. Inside, ``fire``
         returns each record before it is committed; if the commit fails, the block raises
         ``StoreUnavailable`` and every service it moved is as it was before the block."""
-        with self._lock, self.ledger.batch():
-            yield
-        self._jobs.settle()
+        try:
+            with self._lock, self.ledger.batch():
+                yield
+        finally:  # what the block committed before it raised still gets its attempts and notifications
+            self._jobs.settle()
 
     def reset(self, host: str, *, binary: Binary | None = None, reason: str = "reset by admin") -> TransitionRecord:
         return self.fire(host, Event.RESET, binary=binary, reason=reason)
@@ -224,8 +228,7 @@ class Engine:
             return [self._row(s, admin=admin) for s in self.registry.select(binary=binary, host=host)]
 
     def fleet(self) -> list[ServiceRow]:
-        """Every service of every host sharing the store, ``state`` from heartbeat age (store time;
-        a store without a clock of its own, like ``MemoryStore``, is read at this engine's time)."""
+        """Every host's services in the store; ``state`` by heartbeat age, on the store's clock or this engine's."""
         return self.store.fleet(self.settings.service_down_time, now=self.clock.now())
 
     def service(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
@@ -279,7 +282,7 @@ class Engine:
         """The ledger has the step: its effects may run now (and ``advance`` wants its record)."""
         if moved.effects:
             self._jobs.run(moved.effects)
-        if self._produced is not None:
+        if self._produced is not None and type(moved.record.event) is Event:  # not an admin action
             self._produced.append(moved.record)
 
     def _set_status(self, service: Service, disabled: bool, reason: str | None) -> ServiceRow:

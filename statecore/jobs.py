@@ -71,7 +71,7 @@ class Jobs:
     ) -> None:
         self.registry, self.ledger, self.lock, self.apply = registry, ledger, lock, apply
         self.clock, self.timers, self.prober = runtime.clock, runtime.timers, runtime.prober
-        self.attempts = runtime.attempts(self.on_outcomes)
+        self.attempts = runtime.attempts(self.on_outcomes, self._attempt_wanted)
         self.workers = runtime.workers()
         self.expiries = Deadlines(self.timers, job_id_of(JobKind.WATCHDOG), self.on_expiries, runtime.expiry_resolution)
         self._flush = ledger.delivery.poke  # Ledger.flush, one call fewer on every event
@@ -203,8 +203,8 @@ class Jobs:
         with self.lock:
             try:
                 with self.ledger.batch():
-                    for service, error in loaded:
-                        self.apply(service, Event.START, strict=True, error=error)
+                    for service, error in loaded:  # one already started (a race) is left as it is
+                        self.apply(service, Event.START, strict=False, error=error)
             except StoreUnavailable as failure:
                 for service, _ in loaded:
                     self._start_later(service, False, failure)
@@ -232,6 +232,11 @@ class Jobs:
                 self.apply(service, Event.RESTART, strict=True)
 
     # -- attempts, retries and the expiry watchdog ---------------------------------------------
+
+    def _attempt_wanted(self, sid: str, token: int) -> bool:
+        """Read without the lock (a glance): a stale answer only runs or skips one driver call."""
+        service = self.registry.services.get(sid)
+        return service is not None and service.attempt_token == token and service.state is State.INITIALIZING
 
     def on_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> None:
         """Attempts that finished (in real time, all that finished since the last such job: one

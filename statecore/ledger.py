@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from statecore.dispatch import Moved, status_change
+from statecore.errors import StatecoreError
 from statecore.notify import Notifier
 from statecore.runtime import Delivery
 from statecore.service import Service
@@ -81,6 +82,12 @@ class Ledger:
             raise
         self.notifier.publish(envelope)
         return True
+
+    def refuse_in_batch(self, what: str) -> None:
+        """Starting services has its own commit and its own retry if the store refuses it; inside an
+        embedder's batch, that retry could not run, so it is refused."""
+        if self._batch is not None:
+            raise StatecoreError(f"{what} outside engine.batch(): starting services commits on its own")
 
     @contextmanager
     def batch(self) -> Iterator[Batch]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
-from statecore.attempts import Attempts, Outcomes, ThreadAttempts, VirtualAttempts
+from statecore.attempts import Attempts, Current, Outcomes, ThreadAttempts, VirtualAttempts
 from statecore.clock import Clock, RealClock, VirtualClock
 from statecore.notify import DeliveryThread, Notifier
 from statecore.probes import Prober
@@ -68,7 +68,7 @@ class Runtime(Protocol):
 
     def message_id(self) -> str: ...
 
-    def attempts(self, deliver: Outcomes) -> Attempts: ...
+    def attempts(self, deliver: Outcomes, current: Current) -> Attempts: ...
 
     def delivery(self, notifier: Notifier) -> Delivery: ...
 
@@ -85,9 +85,9 @@ class RealRuntime:
     def message_id(self) -> str:
         return uuid4_text(int.from_bytes(os.urandom(16)))
 
-    def attempts(self, deliver: Outcomes) -> Attempts:
-        """A daemon thread per attempt: a driver stuck on dead storage blocks nothing."""
-        return ThreadAttempts(deliver, self.timers)
+    def attempts(self, deliver: Outcomes, current: Current) -> Attempts:
+        """A pool that grows past stuck driver calls: a driver stuck on dead storage blocks nothing."""
+        return ThreadAttempts(deliver, self.timers, current)
 
     def delivery(self, notifier: Notifier) -> Delivery:
         return DeliveryThread(notifier)
@@ -109,7 +109,8 @@ class VirtualRuntime:
         """Seeded, so a replay sends byte-identical notifications."""
         return uuid4_text(self._ids.getrandbits(128))
 
-    def attempts(self, deliver: Outcomes) -> Attempts:
+    def attempts(self, deliver: Outcomes, current: Current) -> Attempts:
+        """Inline: an attempt runs the moment it is launched, so it is always the current one."""
         return VirtualAttempts(deliver, self.timers)
 
     def delivery(self, notifier: Notifier) -> Delivery:

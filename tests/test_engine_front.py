@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from support import BlockingHeartbeats, Harness
 
-from statecore import Engine, MemorySink, Settings
+from statecore import Engine, MemorySink, Settings, StatecoreError
 from statecore.store import service_id
 from statecore.table import Event, State
 from statecore.testing import ScriptedDriver
@@ -101,3 +102,39 @@ def test_advance_returns_the_transitions_its_jobs_made_in_order():
         (1.0, "init_succeeded", State.UP),
     ]
     assert h.engine.advance(1) == []  # heartbeats only: no transition
+
+
+def test_advance_returns_transitions_not_the_admin_actions_it_audited():
+    h = Harness(service_down_time=5, report_interval=1)
+    h.add("node1@lvm", "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    h.engine.store.set_status(service_id("volume", "node1@lvm"), True, "from another host")
+    assert h.engine.advance(1) == []  # the take-over is audited in history, but is no transition
+    assert h.engine.history()[-1].event.value == "disable"
+    assert h.engine.service("node1@lvm").status == "disabled"
+
+
+def test_an_error_inside_a_batch_still_starts_what_the_batch_committed():
+    h = Harness(reinit_driver_count=0)
+    h.add("node1@lvm", "volume", h.driver("config_error", "ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    assert h.lifecycle("node1@lvm") == "failed_permanent"
+    try:
+        with h.engine.batch():
+            h.engine.reset("node1@lvm")
+            raise RuntimeError("the embedding service's own error")
+    except RuntimeError:
+        pass
+    assert h.lifecycle("node1@lvm") == "initializing"  # committed when the block ended
+    h.engine.advance(0)  # its attempt was launched after the commit: its outcome is due now
+    assert h.lifecycle("node1@lvm") == "up"
+
+
+def test_services_are_registered_and_started_outside_a_batch():
+    h = Harness()
+    h.engine.start()
+    with h.engine.batch(), pytest.raises(StatecoreError, match=r"register services outside engine\.batch\(\)"):
+        h.add("node1@lvm", "volume", h.driver("ok"))
+    assert h.engine.service_list() == []

@@ -132,3 +132,32 @@ def test_a_hung_stats_call_does_not_hold_up_other_volumes_first_poll():
             assert not hung.released.is_set()
     finally:
         hung.released.set()
+
+
+def test_attempts_behind_stuck_driver_calls_still_run():
+    """Eight hung drivers hold the pool's core threads; five healthy services registered after them
+    still come up, on threads the pool adds once the eight count as stuck (real time, bounded)."""
+    hung = [ScriptedDriver(["hang"]) for _ in range(8)]
+    waiter = Waiter("volume.init.success")
+    done = threading.Event()
+
+    class Five(MemorySink):
+        def emit(self, envelope: Any) -> None:
+            super().emit(envelope)
+            if self.event_types().count("volume.init.success") == 5:
+                done.set()
+
+    five = Five()
+    engine = Engine(Settings(init_timeout=30), sinks=[waiter, five])
+    for index, driver in enumerate(hung):
+        engine.add_service(f"stuck{index}@lvm", "volume", driver)
+    for index in range(5):
+        engine.add_service(f"node{index}@lvm", "volume", ScriptedDriver(["ok"]))
+    try:
+        with engine:
+            assert done.wait(timeout=10), five.event_types()
+            attempt_threads = [t for t in threading.enumerate() if t.name.startswith("statecore-attempt-")]
+            assert len(attempt_threads) <= 8 + 8  # the core, and one growth step past it
+    finally:
+        for driver in hung:
+            driver.release()
