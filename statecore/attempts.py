@@ -20,6 +20,7 @@ from typing import Protocol
 
 from statecore.clock import measured_attempt
 from statecore.drivers import Driver
+from statecore.errors import PreviousAttemptStuck
 from statecore.timers import JobKind, Timers, job_id_of
 
 AttemptOutcome = tuple[str, int, BaseException | None]
@@ -61,7 +62,9 @@ class ThreadAttempts:
     Up to ``CORE_THREADS`` threads take attempts from a queue. While attempts wait and every
     thread has been in a driver call for ``STUCK_AFTER`` seconds, another thread starts, so a
     stuck driver holds one thread and never the others' attempts; a thread idle for
-    ``IDLE_EXIT`` seconds ends, and ``stop`` ends the idle ones at once. A thread running an
+    ``IDLE_EXIT`` seconds ends, and ``stop`` ends the idle ones at once. A service whose driver
+    is still in an earlier attempt's call gets no second thread: its new attempt fails at once
+    with ``PreviousAttemptStuck`` (recoverable), so a driver hung for hours holds one thread. A thread running an
     attempt is named after its service (``statecore-attempt-<service>``). Starting a thread per
     attempt cost a fleet of 10,000 two seconds of its start-up. An attempt's outcome goes to a
     queue; one job hands over every outcome queued by the time it runs, so a fleet coming up is
@@ -79,6 +82,8 @@ class ThreadAttempts:
         self._threads = self._idle = 0
         self._busy: dict[int, float] = {}
         """Thread ident -> when its current driver call began (monotonic)."""
+        self._calling: set[str] = set()
+        """Services whose driver is in a call: at most one thread per service is ever in one."""
         self._recheck_armed = False
         self._stopping = False
 
@@ -91,9 +96,14 @@ class ThreadAttempts:
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
         with self._pool:
-            self._tasks.append((service_id, token, driver))
-            self._pool.notify()
-            self._grow()
+            stuck = service_id in self._calling  # its driver is still in the call an earlier attempt made
+            if not stuck:
+                self._tasks.append((service_id, token, driver))
+                self._pool.notify()
+                self._grow()
+        if stuck:
+            error = PreviousAttemptStuck("the previous attempt's driver call has not returned; not starting another")
+            self._finished((service_id, token, error))
 
     def _grow(self) -> None:
         """Under the pool lock: start threads for attempts that would otherwise wait: up to the core
@@ -137,6 +147,7 @@ class ThreadAttempts:
                 if not self.current(service_id, token):
                     continue  # abandoned while it waited (its timeout came first): never call the driver
                 self._busy[me.ident or 0] = time.monotonic()
+                self._calling.add(service_id)
                 me.name = f"statecore-attempt-{service_id}"
                 self._pool.release()
                 try:
@@ -145,6 +156,7 @@ class ThreadAttempts:
                     self._pool.acquire()
                     me.name = "statecore-attempt-idle"
                     del self._busy[me.ident or 0]
+                    self._calling.discard(service_id)
 
     def _finished(self, outcome: AttemptOutcome) -> None:
         with self._lock:

@@ -32,6 +32,11 @@ class InitTimeout(StatecoreError):
     """An attempt outlived ``init_timeout``; recoverable, and its late outcome is ignored."""
 
 
+class PreviousAttemptStuck(StatecoreError):
+    """The driver's previous call has not returned yet; a new attempt would only add a thread
+    stuck beside it, so it fails at once (recoverably) and the retry schedule goes on."""
+
+
 class SettingsError(StatecoreError, ValueError):
     """An option was refused at load time; the message names option, value and rule."""
 

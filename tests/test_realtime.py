@@ -161,3 +161,34 @@ def test_attempts_behind_stuck_driver_calls_still_run():
     finally:
         for driver in hung:
             driver.release()
+
+
+def test_a_hung_driver_holds_one_thread_however_many_retries():
+    """A backup whose do_setup never returns, retried every 0.3 s with a 0.2 s init timeout: every
+    retry fails at once (PreviousAttemptStuck) instead of leaving one more thread behind (real
+    time, bounded to a few seconds)."""
+    failures = threading.Semaphore(0)
+
+    class Failures(MemorySink):
+        def emit(self, envelope: Any) -> None:
+            super().emit(envelope)
+            if envelope["event_type"] == "backup.init.failure":
+                failures.release()
+
+    sink = Failures()
+    hung = ScriptedDriver(["hang"])
+    settings = Settings(
+        backup_periodic_initialization=True, periodic_interval=0.3, backup_initialization_timeout=0.2,
+        report_interval=1, service_down_time=3,
+    )  # fmt: skip
+    engine = Engine(settings, sinks=[sink])
+    engine.add_service("bk1", "backup", hung)
+    try:
+        with engine:
+            assert all(failures.acquire(timeout=5) for _ in range(5))  # the first attempt and four retries
+            threads = [t for t in threading.enumerate() if t.name == "statecore-attempt-backup/bk1"]
+        errors = [e["payload"]["error"]["type"] for e in sink.envelopes if e["event_type"] == "backup.init.failure"]
+        assert errors[0] == "InitTimeout" and set(errors[1:5]) == {"PreviousAttemptStuck"}
+        assert len(threads) == 1
+    finally:
+        hung.release()
