@@ -78,6 +78,7 @@ class Jobs:
         self._launches: list[Launch] = []
         """Attempts to start once the engine lock is released (``settle``)."""
         self._backend_writes: dict[str, str] = {}
+        self._write_order = threading.Lock()
         """Polled backend_state changes waiting for one write to the store."""
         self._stats_due: dict[str, None] = {}
         """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
@@ -320,12 +321,15 @@ class Jobs:
             self.timers.at(job_id_of(JobKind.STATS, "write"), self.clock.now(), self._write_backend_states)
 
     def _write_backend_states(self) -> None:
-        with self.lock:
-            values, self._backend_writes = self._backend_writes, {}
-        try:
-            self.ledger.store.set_backend_states(values)
-        except Exception as error:  # the next change, or the next transition's commit, writes them
-            logger.warning("backend_state of {} not stored ({})", ", ".join(sorted(values)), error)
+        """Writes go in the order their values were taken (``_write_order``): two write jobs running
+        at once in real time cannot leave an older value in the store after a newer one."""
+        with self._write_order:
+            with self.lock:
+                values, self._backend_writes = self._backend_writes, {}
+            try:
+                self.ledger.store.set_backend_states(values)
+            except Exception as error:  # the next change, or the next transition's commit, writes them
+                logger.warning("backend_state of {} not stored ({})", ", ".join(sorted(values)), error)
 
     # -- report and capabilities groups: one job per period, not one per service -------------------
 
