@@ -30,12 +30,13 @@ class MemoryStore:
     def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
         return {sid: self._with_heartbeat(state) for sid in sids if (state := self._services.get(sid)) is not None}
 
-    def _with_heartbeat(self, state: ServiceState) -> ServiceState:
-        """A copy of the stored state with its latest heartbeat: ``record_heartbeats`` only notes the
-        instant (one dict update for a whole batch), and it counts from here, on reading."""
+    def _with_heartbeat(self, state: ServiceState, *, copy: bool = True) -> ServiceState:
+        """The stored state with its latest heartbeat: ``record_heartbeats`` only notes the instant
+        (one dict update for a whole batch), and it counts from here, on reading. A copy, unless the
+        caller only reads it (``copy=False``) and no newer heartbeat needs one."""
         beat = self.heartbeats.get(state.id)
         if beat is None or beat <= state.last_ok:
-            return dataclasses.replace(state)
+            return dataclasses.replace(state) if copy else state
         return dataclasses.replace(state, last_ok=beat, updated_at=max(beat, state.updated_at or beat))
 
     def save_many(self, states: Sequence[ServiceState]) -> None:
@@ -131,7 +132,7 @@ class MemoryStore:
         now = now or datetime.now(UTC)
         window = timedelta(seconds=service_down_time)
         return [
-            self._with_heartbeat(state).row(
+            self._with_heartbeat(state, copy=False).row(
                 alive=(beat := self.heartbeats.get(sid)) is not None and now - beat <= window
             )
             for sid, state in self._services.items()
