@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -28,9 +28,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.recorded = 0
 
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        self.recorded += len(service_ids)
-        return super().record_heartbeats(service_ids, at)
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+        self.recorded += len(leases)
+        return super().record_heartbeats(leases, at)
 
 
 def started(count: int, store: MemoryStore | None = None) -> Engine:

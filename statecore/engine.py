@@ -1,20 +1,14 @@
 """The engine: the public front of statecore, wiring its stages together.
 
-One event flows one way through the files:
-
-1. ``Engine.fire`` (or a job in jobs.py) names an event for a service found in
-   the registry (registry.py);
-2. ``dispatch.step`` runs the rulebook's machine (machine.py, table.py) and the
-   row's actions (actions.py): a ``TransitionRecord`` and its effects, as data;
-3. ``Ledger.commit`` (ledger.py) stores the record with its notification, or
-   puts the service back as it was, and queues the notification;
-4. ``Jobs.run`` (jobs.py) carries out the effects: timers armed or cancelled,
-   deadlines set, an attempt queued, through the runtime (runtime.py: real or
-   virtual time);
-5. ``Jobs.settle``, once the lock is released, starts the queued attempt and
-   hands the notification to the sinks (``Ledger.flush``).
-
-Steps 2 to 4 run under the engine lock; drivers and sinks are never called under it.
+One event flows one way: ``Engine.fire`` (or a job, jobs.py) names an event for a
+service of the registry (registry.py); ``dispatch.step`` runs the rulebook's machine
+and the row's actions (actions.py) into a ``TransitionRecord`` and effects, as data;
+``Ledger.commit`` (ledger.py) stores the record with its notification, or puts the
+service back as it was; ``Jobs.run`` arms or cancels timers, sets deadlines, queues
+attempts (runtime.py: real or virtual time); and ``Jobs.settle``, once the lock is
+released, starts the queued attempts and hands notifications to the sinks. The
+steps between run under the engine lock; drivers and sinks are never called under
+it. Which services this engine may drive at all is leases.py's business.
 """
 
 from __future__ import annotations
@@ -31,6 +25,7 @@ from statecore.dispatch import EVENTS, Moved, event_named, step
 from statecore.drivers import Classifier, DriverSpec, default_classifier
 from statecore.guards import PREDICATES
 from statecore.jobs import Jobs
+from statecore.leases import Leases
 from statecore.ledger import Ledger
 from statecore.machine import LifecycleMachine
 from statecore.notify import LoguruSink, Notifier, Sink
@@ -73,6 +68,9 @@ class Engine:
         delivery = self.runtime.delivery(self.notifier)
         self.ledger = Ledger(self.store, self.notifier, delivery, self.owner, self.runtime.message_id, self._committed)
         self._jobs = Jobs(self.registry, self.runtime, self.ledger, self._lock, self._apply)
+        self.leases = Leases(self.store, self.registry, self._jobs, self.notifier, self.owner, self.settings,
+                             self.runtime.message_id, self._register)  # fmt: skip
+        self._jobs.on_fenced = self.leases.drop
         self._started_at: datetime | None = None
         self._produced: list[TransitionRecord] | None = None
         """While ``advance`` runs: the records it produced."""
@@ -109,20 +107,13 @@ class Engine:
             settings = self.settings.with_overrides(spec.options)
             new.append(Service(spec.host, spec.binary, spec.zone, settings, spec.driver, spec.driver_options, now))
         with self._lock:
-            self.registry.check_new(new)
-            ids = [service.id for service in new]
-            stored = self.store.load_many(ids)
-            self.store.save_many([service.stored(self.owner) for service in new if service.id not in stored])
-            for service in new:
-                if service.id in stored:
-                    service.adopt(stored[service.id])
-                    self.registry.adopted.add(service.id)
-                for group in self.registry.add(service):
-                    if self._started_at is not None:
-                        self._jobs.arm_group(group)
-        if self._started_at is not None:
-            self._jobs.bring_up_all(new)
-        return ids
+            self.registry.check_new(new, waiting=self.leases.waiting)
+            ours = self.leases.take(new, refuse=not self.settings.standby)  # stored states adopted
+        self._register(ours)
+        return [service.id for service in new]
+
+    def _register(self, services: list[Service]) -> None:
+        self._jobs.register(services, running=self._started_at is not None)
 
     def start(self) -> None:
         """Start the scheduler, re-send what the sinks never got, and start or recover every service."""
@@ -136,6 +127,7 @@ class Engine:
             self.ledger.delivery.start()
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)
+            self.leases.arm()
             services = list(self.registry.services.values())
         self._jobs.bring_up_all(services)
 
@@ -144,6 +136,7 @@ class Engine:
         self.timers.shutdown()
         self._jobs.workers.stop()
         self._jobs.attempts.stop()
+        self.leases.release()
         self.ledger.delivery.stop()
 
     def __enter__(self) -> Engine:
@@ -193,9 +186,11 @@ class Engine:
             error = service.load_driver()  # the start guard asks whether the driver loads
         elif name is _RESET and service.driver is None:
             service.load_driver()  # the cause may be fixed now; if not, the attempt fails with it
-        with self._lock:
-            record = self._apply(service, name, True, error, reason)  # positional: the hot path
-        self._jobs.settle()
+        try:
+            with self._lock:
+                record = self._apply(service, name, True, error, reason)  # positional: the hot path
+        finally:  # a fenced commit drops the service there
+            self._jobs.settle()
         assert record is not None
         return record
 

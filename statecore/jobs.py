@@ -83,6 +83,8 @@ class Jobs:
         self._stats_due: dict[str, None] = {}
         """Volumes waiting for the ``stats`` job, in the order they came up (a dict: replays keep it)."""
         self._store_down = False
+        self.on_fenced: Callable[[Sequence[str]], None] = lambda sids: None
+        """Set by the engine (``Leases.drop``): stop driving services another engine claimed."""
         self._statuses_seen: dict[GroupKey, int | None] = {}
         """Per report group, the store's ``statuses_version`` when it last adopted statuses."""
         self._callbacks: dict[JobKind, Callable[[str, int], None]] = {
@@ -115,13 +117,34 @@ class Jobs:
         (An empty queue is read without the lock: whoever queues next settles after it.)"""
         if self._launches:
             self._start_launches()
+        if self.ledger.fenced:
+            self._drop_fenced()
         self._flush()
+
+    def _drop_fenced(self) -> None:
+        with self.lock:
+            fenced, self.ledger.fenced = sorted(self.ledger.fenced), set()
+        self.on_fenced(fenced)
+
+    def forget(self, service: Service) -> None:
+        """A service this engine stops driving: its jobs, deadline and pending polls go; an
+        attempt still running finds no service when it ends, and is ignored. Lock held."""
+        sid = service.id
+        for job_id, _ in self.timers.jobs():
+            if job_id.split("|")[1:2] == [sid]:
+                self.timers.cancel(job_id)
+        self.expiries.disarm(sid)
+        self._stats_due.pop(sid, None)
+        self._backend_writes.pop(sid, None)
+        self._launches = [launch for launch in self._launches if launch.sid != sid]
 
     def _start_launches(self) -> None:
         with self.lock:
             launches, self._launches = self._launches, []
         for launch in launches:
-            service = self.registry.services[launch.sid]
+            service = self.registry.services.get(launch.sid)
+            if service is None:
+                continue  # dropped since
             driver = service.driver if service.driver is not None else _Unloadable(service.load_error)
             self.attempts.launch(launch.sid, launch.token, driver)
 
@@ -174,6 +197,17 @@ class Jobs:
         self.settle()
 
     # -- starting and recovering --------------------------------------------------------------
+
+    def register(self, services: Sequence[Service], *, running: bool) -> None:
+        """Services now ours (registered, or taken over from another engine) join their groups;
+        if the engine runs, they start, or carry on from their stored state."""
+        with self.lock:
+            for service in services:
+                for group in self.registry.add(service):
+                    if running:
+                        self.arm_group(group)
+        if running:
+            self.bring_up_all(services)
 
     def bring_up_all(self, services: Sequence[Service]) -> None:
         """New services start together (one group commit); adopted ones carry on, one by one."""
@@ -255,7 +289,9 @@ class Jobs:
         return sid, Event.INIT_SUCCEEDED if error is None else Event.INIT_FAILED, current, error
 
     def on_timeout(self, sid: str, token: int) -> None:
-        service = self.registry.services[sid]
+        service = self.registry.services.get(sid)
+        if service is None:
+            return  # dropped (fenced) as its timeout came due
         limit = service.settings.init_timeout_for(service.binary)
         error = InitTimeout(f"attempt {service.attempt} did not finish within {limit:g} s")
         self.timer_event(
@@ -272,7 +308,8 @@ class Jobs:
             try:
                 with self.ledger.batch() as batch:  # a fleet that lost its database expires in one commit
                     for sid in self.expiries.pop_due(now):
-                        self._expire(self.registry.services[sid], now)
+                        if (service := self.registry.services.get(sid)) is not None:
+                            self._expire(service, now)
             except StoreUnavailable as failure:
                 for service in batch.services:
                     self.expiries.arm(service.id, self.refused(service, Event.HEARTBEAT_EXPIRED.value, failure))
@@ -298,7 +335,9 @@ class Jobs:
             self.workers.submit(self.on_stats, sid)
 
     def on_stats(self, sid: str) -> None:
-        self.poll_stats(self.registry.services[sid])
+        service = self.registry.services.get(sid)
+        if service is not None:
+            self.poll_stats(service)
 
     def poll_stats(self, *services: Service) -> None:
         """Poll volumes' stats (the drivers asked first, with no lock held; then their answers taken
@@ -345,7 +384,7 @@ class Jobs:
         working = self.prober.working(members, key.probe_limit)
         now = self.clock.now()
         try:
-            recorded = self.ledger.store.record_heartbeats([s.id for s in working], now)
+            recorded = self.ledger.store.record_heartbeats({s.id: s.generation for s in working}, now)
         except Exception as error:
             if not self._store_down:
                 logger.error("store disconnected: heartbeats not recorded ({})", error)
@@ -359,7 +398,9 @@ class Jobs:
                 with self.ledger.batch() as batch:  # the services coming back up share one commit
                     services, up = self.registry.services, State.UP
                     for sid in recorded:
-                        service = services[sid]
+                        service = services.get(sid)
+                        if service is None:
+                            continue  # dropped (fenced) while its heartbeat was on the way
                         if service.state is up:  # nearly all of them, every report: no call
                             service.last_ok = service.updated_at = now
                         else:

@@ -27,7 +27,7 @@ from statecore.errors import StatecoreError
 from statecore.notify import Notifier
 from statecore.runtime import Delivery
 from statecore.service import Service
-from statecore.store import Entry, Store, StoreUnavailable
+from statecore.store import Entry, Fenced, Store, StoreUnavailable
 
 Pending = tuple[Service, Moved, bool]
 
@@ -61,6 +61,9 @@ class Ledger:
         self.message_id = message_id
         self.on_committed = on_committed
         self._batch: Batch | None = None
+        self.fenced: set[str] = set()
+        """Services a commit found claimed by another engine: the engine drops them once its lock
+        is released (``Jobs.settle``), not under a caller that still holds them."""
 
     def commit(self, service: Service, moved: Moved, *, status: bool = False) -> bool:
         """``status``: an admin action, whose disabled status the store writes (a transition never does).
@@ -77,8 +80,10 @@ class Ledger:
                 self.store.commit(state, record, envelope, self.notifier.names, status=True)
             else:  # without the keyword: a transition's commit is the hot path
                 self.store.commit(state, record, envelope, self.notifier.names)
-        except StoreUnavailable:
+        except StoreUnavailable as failure:
             service.restore(moved.before)
+            if isinstance(failure, Fenced):
+                self.fenced.update(failure.sids)
             raise
         self.notifier.publish(envelope)
         return True
@@ -117,9 +122,11 @@ class Ledger:
         ]  # fmt: skip
         try:
             self.store.commit_many(entries, names)
-        except StoreUnavailable:
+        except StoreUnavailable as failure:
             for service, moved, _ in reversed(pending):
                 service.restore(moved.before)
+            if isinstance(failure, Fenced):
+                self.fenced.update(failure.sids)
             raise
         for (_, moved, _), entry in zip(pending, entries, strict=True):
             self.notifier.publish(cast(dict[str, Any], entry.envelope))  # record.envelope() made a dict

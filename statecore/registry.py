@@ -9,7 +9,7 @@ for the engine, the CLI and the HTTP API alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol, TypeVar
 
 from statecore.errors import StatecoreError, UnknownService
@@ -93,11 +93,22 @@ class Registry:
                 new.append(key)
         return new
 
-    def check_new(self, services: Sequence[Service]) -> None:
-        """Refuse, by name, a service already registered or named twice, before any is added."""
+    def remove(self, sid: str) -> Service | None:
+        """Unregister a service this engine no longer drives (its lease is another's now)."""
+        service = self.services.pop(sid, None)
+        if service is not None:
+            self.adopted.discard(sid)
+            self._hosts[service.host] = tuple(s for s in self._hosts[service.host] if s.id != sid)
+            for key in groups_of(service):
+                self.groups.get(key, {}).pop(sid, None)
+        return service
+
+    def check_new(self, services: Sequence[Service], *, waiting: Mapping[str, Service]) -> None:
+        """Refuse, by name, a service already registered (or waiting for its lease) or named
+        twice, before any is added."""
         seen: set[str] = set()
         for service in services:
-            if service.id in self.services or service.id in seen:
+            if service.id in self.services or service.id in waiting or service.id in seen:
                 raise StatecoreError(f"service {service.host!r} ({service.binary}) is already registered")
             seen.add(service.id)
 

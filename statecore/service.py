@@ -53,7 +53,7 @@ MISSING = Missing.MISSING
 class Service:
     __slots__ = (
         *MUTABLE, "id", "host", "binary", "zone", "settings", "driver_spec", "driver_options", "driver",
-        "load_error",
+        "load_error", "generation",
     )  # fmt: skip
 
     def __init__(
@@ -84,6 +84,8 @@ class Service:
         self.disabled_reason: str | None = None
         self.backend_state: str | None = None
         self.retry_token = self.attempt_token = 0
+        self.generation = 0
+        """The fencing token of this engine's claim on the service (``Store.claim``)."""
 
     def snapshot(self) -> tuple[Any, ...]:
         """Taken before every transition, in case its commit fails: one C call, not a loop."""
@@ -118,7 +120,7 @@ class Service:
             self.host, self.binary, self.zone, owner, self.state, self.disabled, self.disabled_reason,
             self.initialized, self.last_ok, self.updated_at, self.attempt, self.total_attempts,
             self.retries_left() if retries_left is MISSING else retries_left, self.last_delay, self.next_retry_at,
-            error.type if error else None, error.message if error else None, self.backend_state,
+            error.type if error else None, error.message if error else None, self.backend_state, self.generation,
         )  # fmt: skip
 
     def adopt(self, stored: ServiceState) -> None:

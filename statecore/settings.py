@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     report_interval: float = Field(10, gt=0, description="seconds > 0; heartbeat period")
     backend_stats_polling_interval: float = Field(60, ge=3, description="seconds >= 3; volume stats period")
     enable_unsupported_driver: bool = Field(False, description="bool; run drivers marked unsupported")
+    lease_time: float = Field(30, gt=0, description="seconds > 0; an engine's claim on a service, unrenewed")
+    standby: bool = Field(False, description="bool; wait for services another engine drives (false: refuse)")
 
     @classmethod
     def settings_customise_sources(

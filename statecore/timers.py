@@ -43,6 +43,8 @@ from statecore.clock import Clock, VirtualClock
 class JobKind(StrEnum):
     """What a job is for; its value is the job id's prefix (``retry|volume:node1@lvm``)."""
 
+    LEASE = "lease"
+    """Lease renewal, and a standby's watch for leases that expire."""
     OUTCOME = "outcome"
     """An attempt's result, delivered at the instant the driver finished."""
     TIMEOUT = "timeout"
@@ -66,14 +68,16 @@ class JobKind(StrEnum):
 
 
 SAME_INSTANT_ORDER: tuple[JobKind, ...] = (
-    JobKind.CAPS, JobKind.NOTIFY, JobKind.OUTCOME, JobKind.REDO, JobKind.REPORT, JobKind.RETRY, JobKind.SAMPLE,
-    JobKind.STATS, JobKind.TIMEOUT, JobKind.WATCHDOG,
+    JobKind.LEASE, JobKind.CAPS, JobKind.NOTIFY, JobKind.OUTCOME, JobKind.REDO, JobKind.REPORT, JobKind.RETRY,
+    JobKind.SAMPLE, JobKind.STATS, JobKind.TIMEOUT, JobKind.WATCHDOG,
 )  # fmt: skip
 """The order of jobs due at one instant. What it decides, and why:
 
 - ``outcome`` before ``timeout``: an attempt that finishes exactly at its limit counts;
 - ``report`` before ``watchdog``: a heartbeat due at ``last_ok + service_down_time`` keeps the
   service alive (BEHAVIOR.md section 5: alive while ``now - last_ok <= service_down_time``);
+- ``lease`` first: a service taken over or lost at an instant is driven by its new engine
+  for everything else due at that instant;
 - ``watchdog`` last: liveness is judged once everything else due at the instant has happened, so
   an attempt that fails exactly at the deadline lands in ``failed_recoverable`` (grace still
   open) and then expires with ``service.down``, rather than the expiry being skipped;

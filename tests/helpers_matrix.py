@@ -86,8 +86,8 @@ class BlockingStore(MemoryStore):
         super().__init__()
         self.blocked: set[str] = set()
 
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        return super().record_heartbeats([sid for sid in service_ids if sid not in self.blocked], at)
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+        return super().record_heartbeats({sid: gen for sid, gen in leases.items() if sid not in self.blocked}, at)
 
 
 SMALL_SETTINGS: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from statecore.store import MemoryStore
@@ -20,5 +20,5 @@ class BlockingHeartbeats(MemoryStore):
         super().__init__()
         self.blocked: set[str] = set()
 
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        return super().record_heartbeats([sid for sid in service_ids if sid not in self.blocked], at)
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+        return super().record_heartbeats({sid: gen for sid, gen in leases.items() if sid not in self.blocked}, at)

@@ -5,11 +5,24 @@ and virtual time, ``SqlStore`` (SQLite file or PostgreSQL) to survive crashes
 and to share one service list between hosts.
 """
 
-from statecore.store.base import Entry, ServiceState, Store, StoreCorrupt, StoreUnavailable, service_id
+from statecore.store.base import (
+    Claim,
+    Entry,
+    Fenced,
+    Holder,
+    ServiceState,
+    Store,
+    StoreCorrupt,
+    StoreUnavailable,
+    service_id,
+)
 from statecore.store.memory import MemoryStore
 
 __all__ = [
+    "Claim",
     "Entry",
+    "Fenced",
+    "Holder",
     "MemoryStore",
     "ServiceState",
     "Store",

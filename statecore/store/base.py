@@ -21,6 +21,15 @@ class StoreUnavailable(StatecoreError):
     """The store could not be written; the transition did not happen and nothing changed."""
 
 
+class Fenced(StoreUnavailable):
+    """Another engine has claimed these services since we did: nothing of the write was kept, and
+    this engine must stop driving them (their ``generation``, the fencing token, moved on)."""
+
+    def __init__(self, sids: Sequence[str]) -> None:
+        self.sids = tuple(sids)
+        super().__init__(f"fenced: another engine now drives {', '.join(self.sids)}")
+
+
 class StoreCorrupt(StatecoreError):
     """The store file is not statecore's (or not a database at all); it was not modified."""
 
@@ -51,6 +60,8 @@ class ServiceState:
     last_error_type: str | None
     last_error_message: str | None
     backend_state: str | None
+    generation: int = 0
+    """The fencing token of the claim this state was written under (``Store.claim``)."""
 
     @property
     def id(self) -> str:
@@ -79,6 +90,20 @@ class ServiceState:
 
 
 Envelope = Mapping[str, Any]
+
+
+class Holder(NamedTuple):
+    """Who drives a service another engine wanted, and until when (the store's clock)."""
+
+    owner: str
+    until: datetime
+
+
+class Claim(NamedTuple):
+    granted: dict[str, int]
+    """Services now ours, each with its new generation, the token every later write must carry."""
+    held: dict[str, Holder]
+    """Services whose lease another engine holds and has not let expire."""
 
 
 class Entry(NamedTuple):
@@ -139,11 +164,37 @@ class Store(Protocol):
 
     def commit_many(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
         """Group commit: every entry, in order, in one transaction; all of them or, on
-        ``StoreUnavailable``, none."""
+        ``StoreUnavailable``, none. ``Fenced`` (none either) when a shared store's service was
+        claimed by another engine since its entry's generation."""
 
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        """Record a batch of heartbeats; returns the ids actually recorded (raise: none were)."""
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+        """Record a batch of heartbeats, each service's only under its generation (service id ->
+        generation); returns the ids actually recorded (raise: none were)."""
         ...
+
+    # -- leases: one engine drives a service at a time (docs/decisions.md, "Ownership") ------
+
+    shared: bool
+    """Other engines may use this store (a database): leases expire and must be renewed. A
+    private store (``MemoryStore()``) grants every claim and never needs renewing."""
+
+    def insert_new(self, states: Sequence[ServiceState]) -> None:
+        """Insert the services that have no row yet, unowned; rows that exist are left alone."""
+
+    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime) -> Claim:
+        """Take the services whose lease is free, expired, or ``owner``'s own (a restart), each
+        with its generation raised by one; report the others' holders. Existing rows only."""
+        ...
+
+    def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
+        """Extend the leases still held under these generations; returns the services lost."""
+        ...
+
+    def release(self, leases: Mapping[str, int]) -> None:
+        """A clean stop: let these leases go at once, so a standby need not wait them out."""
+
+    def enqueue(self, envelope: Envelope, sinks: Sequence[str]) -> None:
+        """An outbox entry for a notification that is no transition (an engine fenced off a service)."""
 
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
         """Those envelopes reached that sink; drop them from its outbox."""

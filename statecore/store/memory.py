@@ -1,4 +1,10 @@
-"""The in-process store: the default for embedding and virtual time; nothing survives the process."""
+"""The in-process store: the default for embedding and virtual time; nothing survives the process.
+
+Private by default: one engine uses it, so every claim is granted and no lease expires.
+``MemoryStore(shared=True)`` is the one store of several engines in one process (tests of
+ownership and failover in virtual time): leases expire on the clock the engines pass in, and
+every write is fenced by generation, as in the SQL store.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from statecore.records import ServiceRow, TransitionRecord
-from statecore.store.base import Entry, Envelope, ServiceState, service_id
+from statecore.store.base import Claim, Entry, Envelope, Fenced, Holder, ServiceState, service_id
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, shared: bool = False) -> None:
+        self.shared = shared
+        self._leases: dict[str, Holder] = {}
         self._services: dict[str, ServiceState] = {}
         self._history: list[TransitionRecord] = []
         self._outbox: dict[str, dict[str, Envelope]] = {}
@@ -99,6 +107,8 @@ class MemoryStore:
     ) -> None:
         sid, message_id, outbox = state.id, envelope["message_id"], self._outbox
         previous = self._services.get(sid)
+        if self.shared and previous is not None and previous.generation != state.generation:
+            raise Fenced([sid])
         if previous is not None and not status:  # an admin may have changed these outside any transition
             state.disabled, state.disabled_reason = previous.disabled, previous.disabled_reason
         elif status:
@@ -111,9 +121,52 @@ class MemoryStore:
                 box = outbox[sink] = {}
             box[message_id] = envelope
 
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        self.heartbeats.update(dict.fromkeys(service_ids, at))
-        return service_ids
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+        recorded = list(leases) if not self.shared else [sid for sid, gen in leases.items() if self._holds(sid, gen)]
+        self.heartbeats.update(dict.fromkeys(recorded, at))
+        return recorded
+
+    def _holds(self, sid: str, generation: int) -> bool:
+        state = self._services.get(sid)
+        return state is not None and state.generation == generation
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def insert_new(self, states: Sequence[ServiceState]) -> None:
+        self.save_many([state for state in states if state.id not in self._services])
+
+    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime) -> Claim:
+        granted, held = {}, {}
+        for sid in sids:
+            holder, state = self._leases.get(sid), self._services.get(sid)
+            if state is None:
+                continue  # never stored: the caller inserts it first
+            if self.shared and holder is not None and holder.owner != owner and holder.until >= now:
+                held[sid] = holder
+                continue
+            state.generation += 1
+            state.owner = owner
+            granted[sid] = state.generation
+            self._leases[sid] = Holder(owner, now + timedelta(seconds=lease))
+        return Claim(granted, held)
+
+    def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
+        until, lost = now + timedelta(seconds=lease), set()
+        for sid, generation in leases.items():
+            if self._holds(sid, generation):
+                self._leases[sid] = self._leases[sid]._replace(until=until)
+            else:
+                lost.add(sid)
+        return lost
+
+    def release(self, leases: Mapping[str, int]) -> None:
+        for sid, generation in leases.items():
+            if self._holds(sid, generation):
+                self._leases.pop(sid, None)
+
+    def enqueue(self, envelope: Envelope, sinks: Sequence[str]) -> None:
+        for sink in sinks:
+            self._outbox.setdefault(sink, {})[envelope["message_id"]] = envelope
 
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
         box = self._outbox.get(sink, {})

@@ -70,6 +70,8 @@ services = Table(
     Column("last_error_type", String(255)),
     Column("last_error_message", Text),
     Column("backend_state", String(16)),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("lease_until", UtcDateTime()),
 )
 
 history = Table(

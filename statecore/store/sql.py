@@ -20,7 +20,20 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
-from sqlalchemy import ColumnElement, Connection, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
@@ -28,7 +41,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
-from statecore.store.base import Entry, Envelope, ServiceState, StoreCorrupt, StoreUnavailable
+from statecore.store.base import (
+    Claim,
+    Entry,
+    Envelope,
+    Fenced,
+    Holder,
+    ServiceState,
+    StoreCorrupt,
+    StoreUnavailable,
+)
 from statecore.store.schema import UtcDateTime, history, outbox, services
 from statecore.table import AdminAction, Event, State
 
@@ -62,6 +84,9 @@ def check_sqlite_file(path: Path) -> None:
 class SqlStore:
     """``busy_timeout``: how long a SQLite write waits for a lock before the store counts as unavailable."""
 
+    shared = True
+    """Other engines, on this host or others, may open the same database: leases are real."""
+
     def __init__(self, url: str, *, busy_timeout: float = 2.0) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -71,6 +96,9 @@ class SqlStore:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._upserts = {status: _upsert_statement(self.dialect, with_status=status) for status in (True, False)}
+        self._insert_new = _dialect_insert(self.dialect)(services).on_conflict_do_nothing(
+            index_elements=[services.c.id]
+        )
         """Built once: building a statement per call was most of what a commit cost."""
         self._migrate()
 
@@ -98,6 +126,12 @@ class SqlStore:
         if self.dialect == "sqlite":
             return func.strftime("%Y-%m-%d %H:%M:%f000", "now")
         return func.clock_timestamp() if self.dialect == "postgresql" else func.now()
+
+    def _db_later(self, seconds: float) -> ColumnElement[Any]:
+        """``seconds`` after the database's now: when a lease taken now runs out."""
+        if self.dialect == "sqlite":
+            return func.strftime("%Y-%m-%d %H:%M:%f000", "now", f"+{seconds:f} seconds")
+        return self._db_now() + timedelta(seconds=seconds)
 
     def now(self) -> datetime:
         """The database's clock: the reference for heartbeat age across hosts."""
@@ -194,21 +228,68 @@ class SqlStore:
             for status, values in rows.items():
                 if values:
                     connection.execute(self._upserts[status], values)
+            _check_generations(connection, {state.id: state.generation for state, _ in last.values()})
             connection.execute(_INSERT_HISTORY, history_rows)
             if outbox_rows:
                 connection.execute(_INSERT_OUTBOX, outbox_rows)
 
-    def record_heartbeats(self, service_ids: Sequence[str], at: datetime) -> Sequence[str]:
-        """One UPDATE per batch of 500 services, not one per service."""
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+        """One UPDATE per batch of 500 services, not one per service; each only under its generation."""
+        values = {"updated_at": at, "last_ok": at, "heartbeat_db_at": self._db_now()}
+        return self._for_leases(leases, values)
+
+    def _for_leases(self, leases: Mapping[str, int], values: Mapping[str, Any]) -> list[str]:
+        """Update the rows still held under these generations; returns their ids."""
+        done: list[str] = []
+        pairs = list(leases.items())
         with self._tx() as connection:
-            for start in range(0, len(service_ids), BATCH):
-                chunk = list(service_ids[start : start + BATCH])
-                connection.execute(
-                    update(services)
-                    .where(services.c.id.in_(chunk))
-                    .values(updated_at=at, last_ok=at, heartbeat_db_at=self._db_now())
+            for start in range(0, len(pairs), BATCH):
+                held = tuple_(services.c.id, services.c.generation).in_(pairs[start : start + BATCH])
+                statement = update(services).where(held).values(**values).returning(services.c.id)
+                done += connection.execute(statement).scalars()
+        return done
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def insert_new(self, states: Sequence[ServiceState]) -> None:
+        if states:
+            with self._tx() as connection:
+                connection.execute(self._insert_new, [_state_values(state) for state in states])
+
+    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime) -> Claim:
+        """One UPDATE ... RETURNING per batch of 500: whatever it did not take, another engine holds."""
+        granted: dict[str, int] = {}
+        free = or_(services.c.lease_until.is_(None), services.c.lease_until < self._db_now(), services.c.owner == owner)
+        take = {"owner": owner, "generation": services.c.generation + 1, "lease_until": self._db_later(lease)}
+        with self._tx() as connection:
+            for start in range(0, len(sids), BATCH):
+                chunk = list(sids[start : start + BATCH])
+                statement = update(services).where(services.c.id.in_(chunk), free).values(**take)
+                granted.update(
+                    (sid, gen)
+                    for sid, gen in connection.execute(statement.returning(services.c.id, services.c.generation))
                 )
-        return service_ids
+            rest = [sid for sid in sids if sid not in granted]
+            query = select(services.c.id, services.c.owner, services.c.lease_until).where(services.c.id.in_(rest))
+            held = {sid: Holder(holder, until) for sid, holder, until in connection.execute(query)} if rest else {}
+        return Claim(granted, held)
+
+    def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
+        return set(leases) - set(self._for_leases(leases, {"lease_until": self._db_later(lease)}))
+
+    def release(self, leases: Mapping[str, int]) -> None:
+        self._for_leases(leases, {"lease_until": None})
+
+    def enqueue(self, envelope: Envelope, sinks: Sequence[str]) -> None:
+        body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
+        rows = [
+            {"sink": sink, "message_id": envelope["message_id"], "service_id": envelope["payload"]["binary"]
+             + "/" + envelope["payload"]["host"], "envelope": body}
+            for sink in sinks
+        ]  # fmt: skip
+        if rows:
+            with self._tx() as connection:
+                connection.execute(_INSERT_OUTBOX, rows)
 
     # -- notifications ------------------------------------------------------------------------
 
@@ -283,12 +364,30 @@ def _upsert_statement(dialect: str, *, with_status: bool) -> Any:
     """INSERT ... ON CONFLICT (id) DO UPDATE, for SQLite and PostgreSQL alike. Without
     ``with_status`` the update leaves disabled/disabled_reason alone: an admin may have changed
     them from another host, and only an admin action writes them."""
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = dialect_insert(services)
+    statement = _dialect_insert(dialect)(services)
     columns = [name for name in _STATE_FIELDS if with_status or name not in _STATUS_FIELDS]
     return statement.on_conflict_do_update(
-        index_elements=[services.c.id], set_={name: statement.excluded[name] for name in columns}
+        index_elements=[services.c.id],
+        set_={name: statement.excluded[name] for name in columns},
+        where=services.c.generation == statement.excluded.generation,  # fenced: left alone, then refused
     )
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _check_generations(connection: Connection, expected: Mapping[str, int]) -> None:
+    """Inside the commit's transaction, after its upserts (which hold the rows' locks): a service
+    claimed by another engine since our claim fails the whole commit, which is rolled back."""
+    ids = list(expected)
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), BATCH):
+        query = select(services.c.id, services.c.generation).where(services.c.id.in_(ids[start : start + BATCH]))
+        found.update((sid, gen) for sid, gen in connection.execute(query))
+    fenced = [sid for sid, generation in expected.items() if found.get(sid, generation) != generation]
+    if fenced:
+        raise Fenced(fenced)
 
 
 def _state_values(state: ServiceState) -> dict[str, Any]:

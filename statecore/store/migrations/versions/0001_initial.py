@@ -1,7 +1,8 @@
 """Services, transition history and notification outbox.
 
-The first revision creates ``schema.metadata`` as it stands at 0001; later
-revisions must use explicit ``op`` calls. ``tests/test_store_sql.py`` checks
+The first revision creates ``schema.metadata`` as it stands now, so a fresh
+database is at head at once; later revisions add what they add with explicit
+``op`` calls, skipping what is already there (0002). ``tests/test_store_sql.py`` checks
 that the migrated schema matches ``schema.py``, so a column added without a
 migration fails the suite.
 """

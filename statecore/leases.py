@@ -1,0 +1,181 @@
+"""Which engine drives a service: leases on the store, fencing tokens in every write.
+
+Several engines may be configured with the same services (a standby host, or a
+mistake). Each service is driven by the one engine holding its lease in the
+store, which expires on the database's clock unless renewed (every third of
+``lease_time``). Each claim raises the service's ``generation``, and every write
+of the service carries the generation it was claimed under, so an engine that
+lost its lease (stopped, cut off from the database, slower than a takeover)
+writes nothing more for it: its commit is refused with ``Fenced``.
+
+What an engine does about a service it cannot have:
+
+- at registration, with ``standby`` off (the default), it refuses to start,
+  naming the engine that holds it; with ``standby`` on, it waits for it;
+- at run time, a service whose lease is lost (renewal found another generation,
+  a commit was fenced, or the store could not renew it for a whole ``lease_time``)
+  is dropped at once: its timers cancelled, its late attempt outcomes ignored,
+  said in the log and in a ``<binary>.service.fenced`` notification. It then
+  waits like a standby's, and comes back if its lease becomes free again.
+
+A private store (``MemoryStore()``) grants every claim, and nothing is renewed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from loguru import logger
+
+from statecore.errors import StatecoreError
+from statecore.jobs import Jobs
+from statecore.notify import Notifier
+from statecore.records import iso
+from statecore.registry import Registry
+from statecore.service import Service
+from statecore.settings import Settings
+from statecore.store import Claim, Holder, Store
+from statecore.table import State
+from statecore.timers import JobKind, job_id_of
+
+
+class ServiceHeld(StatecoreError):
+    """Another engine drives a service this one was configured with, and ``standby`` is off."""
+
+
+class Leases:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        jobs: Jobs,
+        notifier: Notifier,
+        owner: str,
+        settings: Settings,
+        message_id: Callable[[], str],
+        on_taken: Callable[[list[Service]], None],
+    ) -> None:
+        """``on_taken``: the engine registers and brings up services taken over."""
+        self.store, self.registry, self.jobs, self.notifier = store, registry, jobs, notifier
+        self.owner, self.settings, self.message_id, self.on_taken = owner, settings, message_id, on_taken
+        self.clock, self.lock, self.timers = jobs.clock, jobs.lock, jobs.timers
+        self.waiting: dict[str, Service] = {}
+        """Services another engine drives: a standby's, and those this engine lost."""
+        self._renewed: datetime | None = None
+        """When the last renewal that reached the store was sent (this engine's clock)."""
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def take(self, services: Sequence[Service], *, refuse: bool) -> list[Service]:
+        """Claim ``services`` (new ones get a row first); those now ours have their stored state
+        adopted and their generation set. The rest wait, or with ``refuse`` the claim is let go
+        and ``ServiceHeld`` names their holders. The caller holds the engine lock."""
+        by_id = {service.id: service for service in services}
+        now, store = self.clock.now(), self.store
+        claim = store.claim(list(by_id), self.owner, self.settings.lease_time, now)
+        if claim.held and refuse:
+            store.release(claim.granted)
+            raise ServiceHeld(_held_message(claim.held))
+        missing = [by_id[sid] for sid in by_id if sid not in claim.granted and sid not in claim.held]
+        if missing:  # never stored: a row first, then the same claim (another engine may win it)
+            store.insert_new([service.stored(self.owner) for service in missing])
+            late = store.claim([service.id for service in missing], self.owner, self.settings.lease_time, now)
+            claim = Claim({**claim.granted, **late.granted}, {**claim.held, **late.held})
+        stored = store.load_many(list(claim.granted))
+        for sid, generation in claim.granted.items():
+            service = by_id[sid]
+            service.adopt(stored[sid])
+            service.generation = generation
+            self.waiting.pop(sid, None)
+            if service.state is not _STARTING:
+                self.registry.adopted.add(sid)
+        for sid, holder in claim.held.items():
+            self.waiting[sid] = by_id[sid]
+            logger.warning("standby for {}: driven by {} (lease until {})", sid, holder.owner, iso(holder.until))
+        return [by_id[sid] for sid in claim.granted]
+
+    # -- the lease job ----------------------------------------------------------------------
+
+    def arm(self) -> None:
+        """Renewal, and a standby's watch, every third of ``lease_time`` (shared stores only)."""
+        if self.store.shared:
+            period = self.settings.lease_time / 3
+            first = self.clock.now() + timedelta(seconds=period)
+            self.timers.every(job_id_of(JobKind.LEASE), period, first, self.on_lease)
+
+    def on_lease(self) -> None:
+        """Renew what is ours, drop what is not any more, and take over what has become free."""
+        self.renew()
+        if self.waiting:
+            with self.lock:
+                taken = self.take(list(self.waiting.values()), refuse=False)
+            for service in taken:
+                logger.warning("{}: taken over (generation {}); its previous engine's lease expired", service.id,
+                               service.generation)  # fmt: skip
+            if taken:
+                self.on_taken(taken)
+        self.jobs.settle()
+
+    def renew(self) -> None:
+        with self.lock:
+            owned = {sid: service.generation for sid, service in self.registry.services.items()}
+        sent = self.clock.now()
+        try:
+            lost = self.store.renew(owned, self.settings.lease_time, sent)
+        except Exception as error:
+            if self._renewed is not None and sent - self._renewed > timedelta(seconds=self.settings.lease_time):
+                logger.error("leases not renewed for {:g} s ({}): another engine may drive these services now",
+                             (sent - self._renewed).total_seconds(), error)  # fmt: skip
+                self.jobs.ledger.fenced.update(owned)
+            return
+        self._renewed = sent
+        self.jobs.ledger.fenced.update(lost)
+
+    # -- letting go ---------------------------------------------------------------------------
+
+    def drop(self, sids: Sequence[str]) -> None:
+        """Stop driving services this engine no longer holds: no timer, no write, no late outcome."""
+        dropped = []
+        with self.lock:
+            for sid in sids:
+                service = self.registry.remove(sid)
+                if service is not None:
+                    self.jobs.forget(service)
+                    self.waiting[sid] = service
+                    dropped.append(service)
+        for service in dropped:
+            logger.error("{}: fenced, another engine drives it now; this engine stopped driving it", service.id)
+            self._announce(service)
+
+    def _announce(self, service: Service) -> None:
+        envelope = {
+            "message_id": self.message_id(), "publisher_id": f"{service.binary}.{service.host}",
+            "event_type": f"{service.binary}.service.fenced", "priority": "WARN", "timestamp": iso(self.clock.now()),
+            "payload": {"host": service.host, "binary": service.binary, "zone": service.zone, "owner": self.owner,
+                        "generation": service.generation,
+                        "reason": "another engine claimed this service; this engine stopped driving it"},
+        }  # fmt: skip
+        try:
+            self.store.enqueue(envelope, self.notifier.names)
+        except Exception as error:  # the sinks still get it from memory; only a crash now would lose it
+            logger.warning("fencing notice for {} not stored ({})", service.id, error)
+        self.notifier.publish(envelope)
+
+    def release(self) -> None:
+        """A clean stop: a standby takes over at its next look rather than a lease later."""
+        with self.lock:
+            owned = {sid: service.generation for sid, service in self.registry.services.items()}
+        if self.store.shared and owned:
+            try:
+                self.store.release(owned)
+            except Exception as error:
+                logger.warning("leases not released ({}); they expire on their own", error)
+
+
+def _held_message(held: dict[str, Holder]) -> str:
+    named = ", ".join(f"{sid} (by {h.owner}, lease until {iso(h.until)})" for sid, h in sorted(held.items()))
+    return f"another engine drives {named}; stop it first, or set standby = true to take over when its lease expires"
+
+
+_STARTING = State.STARTING
