@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from statecore import Engine, MemorySink, Settings
@@ -12,14 +13,28 @@ from statecore.sim.faults import BlockingHeartbeats
 from statecore.store import MemoryStore
 from statecore.testing import ScriptedDriver
 
-__all__ = ["BlockingHeartbeats", "FlakySink", "Harness"]
+__all__ = ["BlockingHeartbeats", "FlakySink", "Harness", "chain_breaks"]
+
+
+def chain_breaks(store: Any, sids: Sequence[str]) -> int:
+    """History rows that do not start where the service's previous row ended: two engines wrote."""
+    breaks = 0
+    for sid in sids:
+        rows = store.history(sid)
+        breaks += sum(1 for before, after in pairwise(rows) if before.to_state != after.from_state)
+    return breaks
 
 
 class Harness:
     """A virtual-time engine with a memory sink, and helpers that speak in seconds since start."""
 
     def __init__(
-        self, store: Any = None, sinks: Sequence[Any] = (), start: datetime | None = None, **settings: Any
+        self,
+        store: Any = None,
+        sinks: Sequence[Any] = (),
+        start: datetime | None = None,
+        owner: str | None = None,
+        **settings: Any,
     ) -> None:
         self.sink = MemorySink()
         self.engine = Engine.virtual_time(
@@ -27,6 +42,7 @@ class Harness:
             settings=Settings(**settings),
             sinks=[self.sink, *sinks],
             store=store or MemoryStore(),
+            owner=owner,
         )
         self.clock = self.engine.clock
 

@@ -1,0 +1,124 @@
+"""Two engines configured with the same service: one drives it, the other refuses or stands by.
+
+Virtual time, on one shared memory store whose leases expire on the engines' clocks: an engine
+that is "stopped" (SIGSTOP) is one whose clock is not advanced, and it carries on when it is.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support import Harness, chain_breaks
+
+from statecore.leases import ServiceHeld
+from statecore.store import Fenced, MemoryStore
+from statecore.store.sql import SqlStore
+from statecore.testing import ScriptedDriver
+
+SID = "volume/node1@lvm"
+SETTINGS = {"report_interval": 1, "service_down_time": 5, "lease_time": 3}
+
+
+def engine_on(store: MemoryStore, owner: str, **settings: object) -> Harness:
+    harness = Harness(store=store, owner=owner, **{**SETTINGS, **settings})
+    harness.add("node1@lvm", "volume", ScriptedDriver(["ok"], clock=harness.clock))
+    return harness
+
+
+def advance_together(seconds: float, *harnesses: Harness) -> None:
+    """Engines in lockstep, half a second at a time: each sees the other's writes as they happen."""
+    for _ in range(int(seconds * 2)):
+        for harness in harnesses:
+            harness.engine.advance(0.5)
+
+
+def test_a_second_engine_is_refused_by_default_naming_who_drives_the_service():
+    store = MemoryStore(shared=True)
+    first = engine_on(store, "hosta")
+    first.engine.start()
+    first.engine.advance(1)
+    with pytest.raises(ServiceHeld, match=r"volume/node1@lvm \(by hosta, lease until .*standby = true"):
+        engine_on(store, "hostb")
+    assert store.load(SID).owner == "hosta"
+
+
+def test_a_standby_waits_then_takes_over_when_the_owner_stops_and_the_stopped_one_is_fenced():
+    store = MemoryStore(shared=True)
+    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
+    owner.engine.start()
+    standby.engine.start()
+    advance_together(10, owner, standby)
+    assert [row.state for row in owner.engine.service_list()] == ["up"]
+    assert standby.engine.service_list() == []  # it waits: it drives nothing
+    written = len(store.history(SID))
+
+    standby.engine.advance(3 + 1)  # the owner is stopped (its clock stands still): its lease runs out
+    assert store.load(SID).owner == "hostb"
+    standby.engine.advance(2)
+    assert [row.lifecycle.value for row in standby.engine.service_list()] == ["up"]
+    assert len(store.history(SID)) > written  # the new owner carried the service on
+
+    owner.engine.advance_to(standby.engine.now())  # the stopped engine resumes
+    assert owner.engine.service_list() == []
+    assert "volume.service.fenced" in owner.sink.event_types()
+    settled = len(store.history(SID))
+    advance_together(10, owner, standby)
+    assert store.load(SID).owner == "hostb" and chain_breaks(store, [SID]) == 0
+    assert len(store.history(SID)) == settled  # the fenced engine wrote nothing more
+
+
+def test_a_commit_under_a_lost_lease_is_refused_and_the_engine_stops_driving_the_service():
+    store = MemoryStore(shared=True)
+    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
+    owner.engine.start()
+    standby.engine.start()
+    advance_together(5, owner, standby)
+    standby.engine.advance(5)  # takes over while the owner's clock stands still
+    before = store.history(SID)
+    with pytest.raises(Fenced, match="another engine now drives volume/node1@lvm"):
+        owner.engine.fire("node1@lvm", "driver_lost")  # before its own lease job has noticed
+    assert store.history(SID) == before
+    assert owner.engine.service_list() == []
+
+
+def test_a_clean_stop_lets_a_standby_take_over_at_its_next_look():
+    store = MemoryStore(shared=True)
+    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
+    owner.engine.start()
+    standby.engine.start()
+    advance_together(5, owner, standby)
+    owner.engine.shutdown()
+    standby.engine.advance(1)  # a third of lease_time: one look, not a whole lease
+    assert store.load(SID).owner == "hostb"
+    assert [row.host for row in standby.engine.service_list()] == ["node1@lvm"]
+
+
+def test_a_private_memory_store_grants_every_claim_and_arms_no_lease_job():
+    harness = engine_on(MemoryStore(), "hosta")
+    harness.engine.start()
+    harness.engine.advance(10)
+    assert not any(job_id.startswith("lease") for job_id, _ in harness.engine.jobs())
+    assert [row.state for row in harness.engine.service_list()] == ["up"]
+
+
+def test_sql_store_claims_fences_and_renews_by_generation(tmp_path):
+    url = f"sqlite:///{tmp_path / 'leases.sqlite'}"
+    a, b = SqlStore(url), SqlStore(url)
+    first = Harness(store=a, owner="hosta", **SETTINGS)
+    first.add("node1@lvm", "volume", first.driver("ok"))
+    first.engine.start()
+    first.engine.advance(2)
+    generation = a.load(SID).generation
+    now = first.engine.now()
+    assert b.claim([SID], "hostb", 3, now).held[SID].owner == "hosta"
+    with a.engine.begin() as connection:  # the owner's lease ran out on the database's clock
+        connection.exec_driver_sql("UPDATE statecore_services SET lease_until = '2000-01-01 00:00:00.000000'")
+    taken = b.claim([SID], "hostb", 3, now)
+    assert taken.granted == {SID: generation + 1}
+    assert b.renew({SID: generation + 1}, 3, now) == set()
+    assert a.renew({SID: generation}, 3, now) == {SID}
+    assert a.record_heartbeats({SID: generation}, now) == []
+    before = a.history(SID)
+    with pytest.raises(Fenced):
+        first.engine.fire("node1@lvm", "driver_lost")
+    assert a.history(SID) == before and a.load(SID).owner == "hostb"
+    assert first.engine.service_list() == []
