@@ -134,8 +134,7 @@ class Engine:
             self.timers.start()
             self.notifier.preload(self.store.pending)
             self.ledger.delivery.start()
-            for group in list(self.registry.groups):
-                self._jobs.arm_group(group)
+            self._jobs.arm_periodic(self.settings.history_retention)
             services = list(self.registry.services.values())
         self._jobs.bring_up_all(services)
 

@@ -23,6 +23,8 @@ from statecore.errors import SettingsError
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]
 ENV_PREFIX = "STATECORE_"
+ENGINE_WIDE = frozenset({"history_retention"})
+"""Options of the engine, not of a service: a per-service value would mean nothing, so it is refused."""
 _READ_ENV: ContextVar[bool] = ContextVar("_READ_ENV", default=True)
 
 
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     report_interval: float = Field(10, gt=0, description="seconds > 0; heartbeat period")
     backend_stats_polling_interval: float = Field(60, ge=3, description="seconds >= 3; volume stats period")
     enable_unsupported_driver: bool = Field(False, description="bool; run drivers marked unsupported")
+    history_retention: float = Field(
+        7 * 86400, ge=0, description="seconds >= 0; transition history kept this long; 0 = forever; engine-wide"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -89,6 +94,9 @@ class Settings(BaseSettings):
         """A per-service copy; identical override sets share one validated instance."""
         if not overrides:
             return self
+        if shared := ENGINE_WIDE.intersection(overrides):
+            name = sorted(shared)[0]
+            raise SettingsError(f"option {name!r} is engine-wide: set it in [settings], not per service")
         return _overridden(self, tuple(sorted(overrides.items())))
 
 

@@ -5,12 +5,13 @@ and virtual time, ``SqlStore`` (SQLite file or PostgreSQL) to survive crashes
 and to share one service list between hosts.
 """
 
-from statecore.store.base import Entry, ServiceState, Store, StoreCorrupt, StoreUnavailable, service_id
+from statecore.store.base import Entry, Removed, ServiceState, Store, StoreCorrupt, StoreUnavailable, service_id
 from statecore.store.memory import MemoryStore
 
 __all__ = [
     "Entry",
     "MemoryStore",
+    "Removed",
     "ServiceState",
     "Store",
     "StoreCorrupt",

@@ -1,9 +1,11 @@
 """Services, transition history and notification outbox.
 
-The first revision creates ``schema.metadata`` as it stands at 0001; later
-revisions must use explicit ``op`` calls. ``tests/test_store_sql.py`` checks
-that the migrated schema matches ``schema.py``, so a column added without a
-migration fails the suite.
+The first revision creates ``schema.metadata`` as it stands in the code, so a
+new database gets every later index here too; later revisions use explicit
+``op`` calls that find their change already made on such a database
+(``if_not_exists``). ``tests/test_store_sql.py`` checks that the migrated
+schema matches ``schema.py``, so a column added without a migration fails the
+suite.
 """
 
 from __future__ import annotations
