@@ -194,7 +194,7 @@ class Store(Protocol):
         ...
 
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
-        """Every transition, oldest first, of one service or of all."""
+        """Every transition still kept (``purge``: retention), oldest first, of one service or of all."""
         ...
 
     def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
