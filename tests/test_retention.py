@@ -5,9 +5,11 @@ and the engine's periodic purge, in virtual time."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from pg_server import postgres_bindir, postgres_server
@@ -265,3 +267,34 @@ def test_a_store_made_before_retention_gets_the_index_that_purge_uses(tmp_path):
         indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "ix_statecore_history_at" in indexes
         assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
+
+
+class LockProbe(MemoryStore):
+    """Asks, from inside ``purge``, whether another thread could take the engine lock meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock: Any = None
+        self.free_during_purge: list[bool] = []
+
+    def purge(self, before: datetime) -> int:
+        def probe() -> None:
+            taken = self.lock.acquire(timeout=0)
+            if taken:
+                self.lock.release()
+            self.free_during_purge.append(taken)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        prober.join(5)
+        return super().purge(before)
+
+
+def test_the_purge_job_runs_off_the_engine_lock():
+    store = LockProbe()
+    h = Harness(store=store, history_retention=3600)
+    store.lock = h.engine._lock
+    h.add(FLAPPER, "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(2 * 3600)
+    assert store.free_during_purge == [True, True, True]  # at start, then every hour
