@@ -1,7 +1,8 @@
-"""``python -m bench [--quick] [--out FILE]``: every benchmark, a table, a document.
+"""``python -m bench [--quick] [--only NAME ...] [--out FILE]``: every benchmark, a table, a document.
 
 A full run writes docs/performance.md, the committed figures. ``--quick`` is a smoke run at tiny
-sizes whose numbers are not figures, so by default it writes under .statecore/ (ignored by git).
+sizes whose numbers are not figures, so by default it writes under .statecore/ (ignored by git),
+as does ``--only`` (some sections, at full size: not the whole committed page).
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ from pathlib import Path
 import sqlalchemy
 import transitions
 
-from bench import dispatch, fleet, run, simulator, store, timers
+from bench import dispatch, fleet, retention, run, simulator, store, timers
 from bench.common import FULL, QUICK, Figure, Section, Sizes
 
 FULL_OUT = Path("docs/performance.md")
 QUICK_OUT = Path(".statecore/performance-quick.md")
+ONLY_OUT = Path(".statecore/performance-only.md")
 BENCHMARKS: tuple[Callable[[Sizes], Section], ...] = (
     dispatch.run,
     fleet.run,
     run.run,
     simulator.run,
     store.run,
+    retention.run,
     timers.run,
 )
 
@@ -117,12 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help=f"where to write the document (default: {FULL_OUT}, or {QUICK_OUT} with --quick)",
     )
+    names = [benchmark.__module__.removeprefix("bench.") for benchmark in BENCHMARKS]
+    parser.add_argument("--only", nargs="+", choices=names, default=None, help="run only these sections")
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else FULL
-    out: Path = options.out or (QUICK_OUT if options.quick else FULL_OUT)
+    out: Path = options.out or (QUICK_OUT if options.quick else ONLY_OUT if options.only else FULL_OUT)
     begin = time.perf_counter()
     sections = []
     for benchmark in BENCHMARKS:
+        if options.only and benchmark.__module__.removeprefix("bench.") not in options.only:
+            continue
         started = time.perf_counter()
         print(f"running {benchmark.__module__} ...", file=sys.stderr, flush=True)
         sections.append(benchmark(sizes))

@@ -36,6 +36,9 @@ class Sizes:
     """(services, simulated seconds) where the simulator is compared with the plain one."""
     sim_linear: tuple[int, int, float]
     """(small fleet, large fleet, simulated seconds) for CPU per service-day."""
+    retention_services: int
+    retention_weeks: int
+    """Fleet and simulated weeks of the retention replay (its rows grow with both)."""
 
 
 FULL = Sizes(
@@ -43,11 +46,13 @@ FULL = Sizes(
     fleet_memory=(100_000,), sim_services=10_000, sim_seconds=3600, realtime_services=10_000,
     realtime_window=20.0, store_events=1_000, heartbeat_ids=10_000, timers=1_000,
     timer_spread=2.0, sim_compare=((1_000, 21_600), (10_000, 7_200)), sim_linear=(100, 10_000, 7_200),
+    retention_services=100, retention_weeks=2,
 )  # fmt: skip
 QUICK = Sizes(
     quick=True, runs=3, heavy_runs=3, dispatch_events=1_000, fleet=(100, 500), fleet_memory=(100, 500),
     sim_services=100, sim_seconds=300, realtime_services=100, realtime_window=1.5, store_events=30,
     heartbeat_ids=200, timers=50, timer_spread=0.2, sim_compare=((100, 3_600),), sim_linear=(100, 200, 3_600),
+    retention_services=20, retention_weeks=2,
 )  # fmt: skip
 
 

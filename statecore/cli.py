@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -139,6 +140,72 @@ def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: 
     found = find(stored, host, None, where=f"in {db}")
     store.set_status(service_id(found.binary, host), disabled, reason)
     typer.echo(f"{host} ({found.binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}")
+
+
+@app.command()
+def purge(
+    before: Annotated[str, typer.Option("--before", help="ISO 8601 date or date-time (UTC unless it says)")],
+    db: DbOption = "statecore.sqlite",
+) -> None:
+    """Delete transition history older than DATE, keeping each service's latest transition (Cinder's
+    `cinder-manage db purge`); undelivered notifications are never deleted. A running engine does
+    the same every hour for what is older than its `history_retention`."""
+    cutoff = parse_instant(before)
+    deleted = _existing_store(db).purge(cutoff)
+    typer.echo(f"purged {deleted} history rows older than {cutoff.isoformat()} from {db}")
+
+
+def parse_instant(text: str) -> datetime:
+    """``2026-01-31`` (midnight UTC), ``2026-01-31T12:00:00Z`` or with an offset; naive means UTC.
+    The future is refused: it would delete the history of what has not happened yet."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise StatecoreError(
+            f"--before {text!r}: not an ISO 8601 date or date-time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z);"
+            " nothing was purged"
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > datetime.now(UTC):
+        raise StatecoreError(f"--before {text!r} is in the future; nothing was purged")
+    return moment
+
+
+service_app = typer.Typer(help="Services in the store, whatever host runs them.", no_args_is_help=True)
+app.add_typer(service_app, name="service")
+
+
+@service_app.command("remove")
+def service_remove(
+    host: Annotated[str, typer.Argument(help="the service's host (host@backend for a volume)")],
+    binary: Annotated[str, typer.Argument(help="volume or backup")],
+    db: DbOption = "statecore.sqlite",
+    down_time: DownTimeOption = 60.0,
+) -> None:
+    """Delete a service that is gone, with its history and undelivered notifications (Cinder's
+    `cinder-manage service remove BINARY HOST`, whose order is accepted too). Refused while its
+    heartbeat is fresher than --service-down-time: stop its engine first."""
+    host, binary = _host_and_binary(host, binary)
+    removed = _existing_store(db).remove_service(service_id(binary, host), down_time)
+    typer.echo(
+        f"removed {binary} {host} from {db}: {removed.history} history rows, {removed.outbox} undelivered notifications"
+    )
+
+
+def _host_and_binary(first: str, second: str) -> tuple[str, str]:
+    """HOST BINARY, as every statecore command puts the host first; Cinder's BINARY HOST (and its
+    ``cinder-volume`` names) when the second word is no binary but the first is: never ambiguous."""
+    if _binary_named(second) is None and (swapped := _binary_named(first)) is not None:
+        return second, swapped
+    binary = _binary_named(second)
+    if binary is None:
+        raise UnknownService(f"binary {second!r}: choose {' or '.join(BINARIES)}; nothing was removed")
+    return first, binary
+
+
+def _binary_named(word: str) -> str | None:
+    name = word.removeprefix("cinder-")
+    return name if name in BINARIES else None
 
 
 @app.command()

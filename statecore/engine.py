@@ -128,6 +128,7 @@ class Engine:
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)
             self.leases.arm()
+            self._jobs.arm_periodic(self.settings.history_retention)
             services = list(self.registry.services.values())
         self._jobs.bring_up_all(services)
 

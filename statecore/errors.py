@@ -45,6 +45,10 @@ class UnknownService(StatecoreError, LookupError):
     """No service matches the host (and binary) that was asked for."""
 
 
+class ServiceAlive(StatecoreError):
+    """A service whose heartbeat is fresh cannot be removed from the store; nothing was changed."""
+
+
 class InvalidTransition(StatecoreError):
     """An event is not allowed in the service's current state; nothing was changed."""
 

@@ -34,6 +34,7 @@ from statecore.machine import accepting
 from statecore.probes import backend_state
 from statecore.records import TransitionRecord
 from statecore.registry import GroupKey, Registry
+from statecore.retention import Retention
 from statecore.runtime import Runtime
 from statecore.service import Service
 from statecore.store import StoreUnavailable
@@ -371,6 +372,12 @@ class Jobs:
                 logger.warning("backend_state of {} not stored ({})", ", ".join(sorted(values)), error)
 
     # -- report and capabilities groups: one job per period, not one per service -------------------
+
+    def arm_periodic(self, retention: float) -> None:
+        """At start: every report and capabilities group's job, and the history's retention job."""
+        for group in list(self.registry.groups):
+            self.arm_group(group)
+        Retention(self.ledger.store, self.clock, self.timers, retention).arm()
 
     def arm_group(self, key: GroupKey) -> None:
         handler = self.on_report if key.kind is JobKind.REPORT else self.on_capabilities

@@ -50,6 +50,8 @@ class ServiceConfig(_Strict):
 class RunConfig(_Strict):
     store: str = "statecore.sqlite"
     notifications: str | None = "notifications.jsonl"
+    notifications_max_bytes: int = Field(100 * 2**20, ge=0, description="rotate the file past this; 0: never")
+    notifications_backups: int = Field(3, ge=1, description="rotated files kept: .1 (newest) to .N")
     owner: str | None = None
     refresh: float = Field(1.0, gt=0)
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +95,10 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
         raise ConfigFileError(f"settings: {error}") from None
     sinks: list[Sink] = [LoguruSink()]
     if config.notifications:
-        sinks.append(JsonLinesSink(_with_parent(resolve(base, config.notifications))))
+        path = _with_parent(resolve(base, config.notifications))
+        sinks.append(
+            JsonLinesSink(path, max_bytes=config.notifications_max_bytes, backups=config.notifications_backups)
+        )
     if store is None:
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))

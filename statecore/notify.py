@@ -57,15 +57,40 @@ class MemorySink:
 
 
 class JsonLinesSink:
-    """Appends one JSON object per line and flushes, so a crash loses at most a partial line."""
+    """Appends one JSON object per line and flushes, so a crash loses at most a partial line.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    With ``max_bytes``, a line that would take the file past it first rotates the file, as
+    ``logging.handlers.RotatingFileHandler`` does: ``path`` becomes ``path.1``, ``path.1`` becomes
+    ``path.2``, and so on up to ``backups`` files, the oldest dropped; ``tail -F`` follows it.
+    A line is never split across two files, and one longer than ``max_bytes`` gets a file of its own.
+    """
+
+    def __init__(self, path: str | Path, *, max_bytes: int = 0, backups: int = 3) -> None:
+        """``max_bytes`` 0: the file grows for ever (the library's default; ``run`` rotates)."""
+        if max_bytes < 0 or backups < 1:
+            raise ValueError(f"JsonLinesSink: max_bytes {max_bytes} must be >= 0 and backups {backups} >= 1")
+        self.path, self.max_bytes, self.backups = Path(path), max_bytes, backups
 
     def emit(self, envelope: Mapping[str, Any]) -> None:
-        line = json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n"
+        line = json.dumps(envelope, sort_keys=True, separators=(",", ":")) + "\n"  # ASCII: chars are bytes
+        if self.max_bytes and self._would_overflow(len(line)):
+            self._rotate()
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
+
+    def _would_overflow(self, adding: int) -> bool:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return False
+        return size > 0 and size + adding > self.max_bytes
+
+    def _rotate(self) -> None:
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
 
 
 Acknowledge = Callable[[str, Sequence[str]], None]
@@ -137,7 +162,8 @@ class Notifier:
                 self._failures[index] += 1
                 if self._failures[index] == 1:
                     logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
-                wait = min(self.max_backoff, self.first_backoff * 2 ** (self._failures[index] - 1))
+                doublings = min(self._failures[index] - 1, 32)  # past the cap anyway; 2.0 ** 1024 overflows
+                wait = min(self.max_backoff, self.first_backoff * 2**doublings)
                 break
             with self._lock:
                 delivered.append(queue.popleft()["message_id"])

@@ -23,6 +23,8 @@ from statecore.errors import SettingsError
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]
 ENV_PREFIX = "STATECORE_"
+ENGINE_WIDE = frozenset({"history_retention"})
+"""Options of the engine, not of a service: a per-service value would mean nothing, so it is refused."""
 _READ_ENV: ContextVar[bool] = ContextVar("_READ_ENV", default=True)
 
 
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     enable_unsupported_driver: bool = Field(False, description="bool; run drivers marked unsupported")
     lease_time: float = Field(30, gt=0, description="seconds > 0; an engine's claim on a service, unrenewed")
     standby: bool = Field(False, description="bool; wait for services another engine drives (false: refuse)")
+    history_retention: float = Field(
+        7 * 86400, ge=0, description="seconds >= 0; transition history kept this long; 0 = forever; engine-wide"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -91,6 +96,9 @@ class Settings(BaseSettings):
         """A per-service copy; identical override sets share one validated instance."""
         if not overrides:
             return self
+        if shared := ENGINE_WIDE.intersection(overrides):
+            name = sorted(shared)[0]
+            raise SettingsError(f"option {name!r} is engine-wide: set it in [settings], not per service")
         return _overridden(self, tuple(sorted(overrides.items())))
 
 

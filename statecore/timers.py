@@ -61,6 +61,8 @@ class JobKind(StrEnum):
     """A start or a timer's event the store refused, tried again."""
     NOTIFY = "notify"
     """Notifications a sink refused, offered again (virtual time)."""
+    PURGE = "purge"
+    """History older than ``history_retention`` deleted (retention.py)."""
     SAMPLE = "sample"
     """The simulator's look at a service, for its plot."""
     WATCHDOG = "watchdog"
@@ -68,7 +70,8 @@ class JobKind(StrEnum):
 
 
 SAME_INSTANT_ORDER: tuple[JobKind, ...] = (
-    JobKind.LEASE, JobKind.CAPS, JobKind.NOTIFY, JobKind.OUTCOME, JobKind.REDO, JobKind.REPORT, JobKind.RETRY,
+    JobKind.LEASE, JobKind.CAPS, JobKind.NOTIFY, JobKind.OUTCOME, JobKind.PURGE, JobKind.REDO, JobKind.REPORT,
+    JobKind.RETRY,
     JobKind.SAMPLE, JobKind.STATS, JobKind.TIMEOUT, JobKind.WATCHDOG,
 )  # fmt: skip
 """The order of jobs due at one instant. What it decides, and why:
@@ -81,6 +84,8 @@ SAME_INSTANT_ORDER: tuple[JobKind, ...] = (
 - ``watchdog`` last: liveness is judged once everything else due at the instant has happened, so
   an attempt that fails exactly at the deadline lands in ``failed_recoverable`` (grace still
   open) and then expires with ``service.down``, rather than the expiry being skipped;
+- ``purge`` only deletes history older than the retention, which no job of the same instant
+  writes, so its place decides nothing; it sits where its name puts it;
 - the others keep the order they have always had, which no rule of the contract decides.
 
 A job id whose prefix is no kind runs after every kind."""

@@ -21,6 +21,7 @@ SECTIONS = (
     "## statecore run",
     "## Simulator",
     "## Store",
+    "## Retention",
     "## Timers",
 )
 

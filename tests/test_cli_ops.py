@@ -104,11 +104,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         (("run", "bad.toml"), "error: bad.toml: services[0].binary"),
         (("run", "unknown.toml"), "error: unknown.toml: services[0].driver: required field is missing"),
         (("run", "badopt.toml"), "error: settings: option 'report_interval'"),
+        (("run", "badrotate.toml"), "error: badrotate.toml: notifications_max_bytes: Input should be greater than"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, args, message):
     (tmp_path / "bad.toml").write_text('[[services]]\nhost = "a@b"\nbinary = "scheduler"\ndriver = "x:y"\n')
     (tmp_path / "unknown.toml").write_text('[[services]]\nhost = "a@b"\nbinary = "volume"\ndrivr = "x:y"\n')
+    (tmp_path / "badrotate.toml").write_text(
+        'notifications_max_bytes = -1\n[[services]]\nhost = "a@b"\nbinary = "volume"\ndriver = "x:y"\n'
+    )
     (tmp_path / "badopt.toml").write_text(
         '[settings]\nreport_interval = -1\n[[services]]\nhost = "a@b"\nbinary = "volume"\ndriver = "x:y"\n'
     )

@@ -72,7 +72,7 @@ def test_unrecoverable_init_error_fails_permanently_after_one_attempt(outcome):
     assert [kind for _, kind, _, _ in h.timeline()] == ["volume.init.start", FAIL]
     assert driver.calls == 1
     assert h.lifecycle("node1@lvm") == "failed_permanent"
-    assert h.job_ids() == ["caps|volume|60", "report|10"]
+    assert h.job_ids() == ["caps|volume|60", "purge", "report|10"]  # the engine's own periodic jobs only
 
 
 def test_unsupported_driver_fails_permanently_without_any_attempt():

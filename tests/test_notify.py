@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from support import FlakySink, Harness
 
 from statecore import JsonLinesSink, LoguruSink, MemorySink
@@ -92,6 +93,28 @@ def test_json_lines_sink_writes_one_object_per_line(tmp_path):
     h.engine.advance(0)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines == h.sink.envelopes
+
+
+def test_json_lines_sink_rotates_past_max_bytes_keeping_whole_lines_and_the_newest_backups(tmp_path):
+    path = tmp_path / "notifications.jsonl"
+    envelopes = [{"message_id": f"{n:04d}", "payload": "x" * 40} for n in range(60)]
+    line_bytes = len(json.dumps(envelopes[0], sort_keys=True, separators=(",", ":"))) + 1
+    sink = JsonLinesSink(path, max_bytes=5 * line_bytes, backups=2)
+    for envelope in envelopes:
+        sink.emit(envelope)
+
+    files = [path.with_name(f"{path.name}.2"), path.with_name(f"{path.name}.1"), path]
+    kept = [json.loads(line) for file in files for line in file.read_text().splitlines()]
+    assert kept == envelopes[-len(kept) :]  # oldest first across the files, in order, none split
+    assert len(kept) == 15 and all(file.stat().st_size <= 5 * line_bytes for file in files)
+    assert not path.with_name(f"{path.name}.3").exists()
+
+
+def test_json_lines_sink_refuses_a_negative_size_or_no_backup(tmp_path):
+    with pytest.raises(ValueError, match="max_bytes -1 must be >= 0 and backups 3 >= 1"):
+        JsonLinesSink(tmp_path / "n.jsonl", max_bytes=-1)
+    with pytest.raises(ValueError, match="backups 0 >= 1"):
+        JsonLinesSink(tmp_path / "n.jsonl", max_bytes=10, backups=0)
 
 
 def test_loguru_sink_logs_at_the_notification_priority(caplog_loguru):

@@ -12,6 +12,7 @@ import hashlib
 import re
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +41,24 @@ def tree(root: Path) -> dict[str, str]:
     }
 
 
+def backdate_heartbeats(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE statecore_services SET heartbeat_db_at = datetime(heartbeat_db_at, '-1 hour')")
+
+
 def test_the_readme_prints_the_operating_commands():
     verbs = {command[2] for command in readme_commands()}
-    assert {"run", "service-list", "backend-state", "disable", "enable", "simulate", "serve"} <= verbs
+    assert {
+        "run",
+        "service-list",
+        "backend-state",
+        "disable",
+        "enable",
+        "purge",
+        "service",
+        "simulate",
+        "serve",
+    } <= verbs
 
 
 def test_every_readme_command_works_from_the_root_and_leaves_the_tree_clean(tmp_path: Path):
@@ -55,6 +71,8 @@ def test_every_readme_command_works_from_the_root_and_leaves_the_tree_clean(tmp_
             continue
         if verb == "run":
             command = [*command, "--duration", "1.5"]
+        if command[2:4] == ["service", "remove"]:  # refused while node1 is alive: as if it stopped an hour ago
+            backdate_heartbeats(tmp_path / ".statecore" / "statecore.sqlite")
         result = subprocess.run([sys.executable, *command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
         ran.append(verb)

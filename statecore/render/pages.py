@@ -71,6 +71,11 @@ def options_page() -> str:
             "A `service_down_time` not above `report_interval` is corrected to",
             "`int(report_interval * 2.5)` with a logged warning, as Cinder does.",
             "",
+            "`history_retention` (default 7 days) is the engine's, not a service's: a per-service",
+            "value is refused. Every hour (or every `history_retention`, if shorter) the engine deletes",
+            "history older than it, keeping each service's latest row; `statecore purge --before DATE`",
+            "does the same on demand (docs/decisions.md, Retention).",
+            "",
             md_table(("option", "default", "rule", "environment variable"), rows),
         )
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from statecore.errors import StatecoreError
+from statecore.errors import ServiceAlive, StatecoreError, UnknownService
 from statecore.records import ServiceRow, TransitionRecord
 from statecore.table import Binary, State
 
@@ -36,6 +36,35 @@ class StoreCorrupt(StatecoreError):
 
 def service_id(binary: str, host: str) -> str:
     return f"{binary}/{host}"
+
+
+class Removed(NamedTuple):
+    """What ``remove_service`` deleted besides the service row."""
+
+    history: int
+    outbox: int
+    """Notifications of the service that no sink had acknowledged yet."""
+
+
+def check_cutoff(before: datetime) -> None:
+    """A naive instant would be read in some host's local time: refuse it before anything is deleted."""
+    if before.tzinfo is None:
+        raise ValueError(f"purge: {before.isoformat()} has no time zone; give an aware (UTC) instant")
+
+
+def check_removable(sid: str, heartbeat: datetime | None, now: datetime, service_down_time: float) -> None:
+    """Only a service that is down by heartbeat age may go (the fleet's own liveness rule): one whose
+    engine still runs it would write it back at its next transition, and lose its history meanwhile."""
+    if heartbeat is not None and now - heartbeat <= timedelta(seconds=service_down_time):
+        age = (now - heartbeat).total_seconds()
+        raise ServiceAlive(
+            f"service {sid!r} is alive (last heartbeat {age:.0f} s ago, service_down_time {service_down_time:g} s):"
+            " stop its engine and wait until it is down; nothing was removed"
+        )
+
+
+def unknown_service(sid: str) -> UnknownService:
+    return UnknownService(f"no service {sid!r} in the store; nothing was removed")
 
 
 @dataclass(slots=True)
@@ -203,8 +232,20 @@ class Store(Protocol):
         """Envelopes not yet delivered to ``sink``, oldest first (what a restart must re-send)."""
         ...
 
+    def purge(self, before: datetime) -> int:
+        """Delete history rows older than ``before`` (aware), except each service's latest, which
+        says how it got into the state it is in; returns how many were deleted. The outbox is never
+        touched: its rows are the undelivered notifications (delivered ones are deleted already)."""
+        ...
+
+    def remove_service(self, sid: str, service_down_time: float, *, now: datetime | None = None) -> Removed:
+        """Delete a service that is gone, with its history and its undelivered notifications, in one
+        transaction. Refused (``ServiceAlive``) while its heartbeat is at most ``service_down_time``
+        old, on the store's clock (``now`` as in ``fleet``); ``UnknownService`` if there is none."""
+        ...
+
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
-        """Every transition, oldest first, of one service or of all."""
+        """Every transition still kept (``purge``: retention), oldest first, of one service or of all."""
         ...
 
     def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:

@@ -9,12 +9,25 @@ every write is fenced by generation, as in the SQL store.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from statecore.records import ServiceRow, TransitionRecord
-from statecore.store.base import Claim, Entry, Envelope, Fenced, Holder, ServiceState, service_id
+from statecore.store.base import (
+    Claim,
+    Entry,
+    Envelope,
+    Fenced,
+    Holder,
+    Removed,
+    ServiceState,
+    check_cutoff,
+    check_removable,
+    service_id,
+    unknown_service,
+)
 
 
 class MemoryStore:
@@ -26,6 +39,10 @@ class MemoryStore:
         self._outbox: dict[str, dict[str, Envelope]] = {}
         self.heartbeats: dict[str, datetime] = {}
         self._status_version = 0
+        self._rewriting = threading.Lock()
+        """Held while the history list is rewritten (``purge``, ``remove_service``, a group commit
+        undone): in real time a purge runs off the engine lock. A plain append needs no lock: the
+        rewrite replaces only the slice it read, so a row appended meanwhile stays."""
 
     def load(self, sid: str) -> ServiceState | None:
         state = self._services.get(sid)
@@ -54,6 +71,10 @@ class MemoryStore:
     def commit_many(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
         """Through ``commit``, entry by entry (so a store built on this one sees each), and undone
         whole if one of them raises."""
+        with self._rewriting:
+            self._commit_or_undo(entries, sinks)
+
+    def _commit_or_undo(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
         before = {entry.state.id: self._services.get(entry.state.id) for entry in entries}
         length = len(self._history)
         try:
@@ -176,6 +197,34 @@ class MemoryStore:
     def pending(self, sink: str) -> list[dict[str, Any]]:
         return [dict(envelope) for envelope in self._outbox.get(sink, {}).values()]
 
+    def purge(self, before: datetime) -> int:
+        check_cutoff(before)
+        with self._rewriting:
+            read = self._history[:]
+            latest = {service_id(r.binary, r.host): index for index, r in enumerate(read)}
+            kept = set(latest.values())
+            left = [r for index, r in enumerate(read) if r.at >= before or index in kept]
+            self._history[: len(read)] = left
+        return len(read) - len(left)
+
+    def remove_service(self, sid: str, service_down_time: float, *, now: datetime | None = None) -> Removed:
+        if sid not in self._services:
+            raise unknown_service(sid)
+        check_removable(sid, self.heartbeats.get(sid), now or datetime.now(UTC), service_down_time)
+        with self._rewriting:
+            read = self._history[:]
+            left = [r for r in read if service_id(r.binary, r.host) != sid]
+            self._history[: len(read)] = left
+            undelivered = 0
+            for box in self._outbox.values():
+                for message_id in [m for m, envelope in box.items() if _service_of(envelope) == sid]:
+                    del box[message_id]
+                    undelivered += 1
+            del self._services[sid]
+            self.heartbeats.pop(sid, None)
+            self._status_version += 1
+        return Removed(len(read) - len(left), undelivered)
+
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
         if sid is None:
             return list(self._history)
@@ -193,3 +242,8 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _service_of(envelope: Envelope) -> str:
+    payload = envelope["payload"]
+    return service_id(payload["binary"], payload["host"])

@@ -96,6 +96,7 @@ history = Table(
     Column("priority", String(8), nullable=False),
     Column("message_id", String(36), nullable=False),
     Index("ix_statecore_history_service", "service_id", "seq"),
+    Index("ix_statecore_history_at", "at"),
 )
 
 outbox = Table(

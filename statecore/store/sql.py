@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
     or_,
@@ -47,9 +48,13 @@ from statecore.store.base import (
     Envelope,
     Fenced,
     Holder,
+    Removed,
     ServiceState,
     StoreCorrupt,
     StoreUnavailable,
+    check_cutoff,
+    check_removable,
+    unknown_service,
 )
 from statecore.store.schema import UtcDateTime, history, outbox, services
 from statecore.table import AdminAction, Event, State
@@ -57,6 +62,9 @@ from statecore.table import AdminAction, Event, State
 MIGRATIONS = Path(__file__).with_name("migrations")
 OUR_TABLES = {"alembic_version", "statecore_services", "statecore_history", "statecore_outbox"}
 BATCH = 500
+PURGE_BATCH = 2000
+"""History rows one purge transaction deletes: on SQLite a transaction holds the only write lock,
+and a long one would make the engine's commits wait past ``busy_timeout`` and fail."""
 
 
 def default_url(path: str | Path = "statecore.sqlite") -> str:
@@ -304,6 +312,35 @@ class SqlStore:
             rows = connection.execute(select(outbox.c.envelope).where(outbox.c.sink == sink).order_by(outbox.c.seq))
             return [json.loads(body) for (body,) in rows]
 
+    # -- retention ----------------------------------------------------------------------------
+
+    def purge(self, before: datetime) -> int:
+        """Batches of ``PURGE_BATCH`` rows, oldest first through the index on ``at``, each its own
+        transaction, until a batch comes back short."""
+        check_cutoff(before)
+        statement = _purge_statement(before)
+        deleted = 0
+        while True:
+            with self._tx() as connection:
+                count = connection.execute(statement).rowcount
+            deleted += count
+            if count < PURGE_BATCH:
+                return deleted
+
+    def remove_service(self, sid: str, service_down_time: float, *, now: datetime | None = None) -> Removed:
+        """The database's clock judges liveness, as in ``fleet``; the service row is locked
+        (PostgreSQL) so a heartbeat landing meanwhile waits and then finds nothing to update."""
+        with self._tx() as connection:
+            query = select(services.c.heartbeat_db_at, self._db_now()).where(services.c.id == sid)
+            row = connection.execute(query.with_for_update(of=services)).first()
+            if row is None:
+                raise unknown_service(sid)
+            check_removable(sid, row[0], _utc(row[1], self.engine), service_down_time)
+            rows = connection.execute(delete(history).where(history.c.service_id == sid)).rowcount
+            undelivered = connection.execute(delete(outbox).where(outbox.c.service_id == sid)).rowcount
+            connection.execute(delete(services).where(services.c.id == sid))
+        return Removed(rows, undelivered)
+
     # -- reading ------------------------------------------------------------------------------
 
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
@@ -394,6 +431,15 @@ def _state_values(state: ServiceState) -> dict[str, Any]:
     values = {name: getattr(state, name) for name in _STATE_FIELDS}
     values["id"], values["lifecycle"] = state.id, state.lifecycle.value
     return values
+
+
+def _purge_statement(before: datetime) -> Any:
+    """One batch: rows older than ``before`` that a newer row of the same service supersedes (the
+    ``(service_id, seq)`` index answers that), so each service keeps its latest row."""
+    newer = history.alias("newer")
+    superseded = exists().where(newer.c.service_id == history.c.service_id, newer.c.seq > history.c.seq)
+    oldest = select(history.c.seq).where(history.c.at < before, superseded).order_by(history.c.at)
+    return delete(history).where(history.c.seq.in_(oldest.limit(PURGE_BATCH).scalar_subquery()))
 
 
 _SET_BACKEND_STATE = update(services).where(services.c.id == bindparam("b_id"))

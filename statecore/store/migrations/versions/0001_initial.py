@@ -1,10 +1,11 @@
 """Services, transition history and notification outbox.
 
-The first revision creates ``schema.metadata`` as it stands now, so a fresh
-database is at head at once; later revisions add what they add with explicit
-``op`` calls, skipping what is already there (0002). ``tests/test_store_sql.py`` checks
-that the migrated schema matches ``schema.py``, so a column added without a
-migration fails the suite.
+The first revision creates ``schema.metadata`` as it stands in the code, so a
+new database gets every later column and index here too; later revisions use
+explicit ``op`` calls that find their change already made on such a database
+(``if_not_exists``, or a look at the columns). ``tests/test_store_sql.py``
+checks that the migrated schema matches ``schema.py``, so a column added
+without a migration fails the suite.
 """
 
 from __future__ import annotations

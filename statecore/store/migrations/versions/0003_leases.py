@@ -12,8 +12,8 @@ from alembic import op
 
 from statecore.store.schema import UtcDateTime
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
