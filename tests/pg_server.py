@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -50,10 +51,13 @@ def postgres_server() -> Iterator[str]:
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     start = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
     subprocess.run(start, check=True, capture_output=True)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     try:
         _wait_ready(port)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        _DATA[url] = data
+        yield url
     finally:
+        _DATA.pop(url, None)
         stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         subprocess.run(stop, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -67,3 +71,43 @@ def _wait_ready(port: int, timeout: float = 15) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"PostgreSQL did not listen on port {port} within {timeout} s")
+
+
+_DATA: dict[str, Path] = {}
+"""The data directory of each running server, by the URL ``postgres_server`` yielded."""
+
+
+def fresh_database(url: str, name: str) -> str:
+    """A new, empty database on the server of ``url``; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def frozen(url: str) -> Iterator[None]:
+    """The server of ``url`` stopped dead (SIGSTOP to its postmaster and every backend), then let go:
+    its connections stay open and the kernel still acknowledges them, as with a frozen host."""
+    postmaster = int((_DATA[url] / "postmaster.pid").read_text().split()[0])
+    processes = [postmaster, *_children(postmaster)]
+    for pid in processes:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in processes:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == parent:
+            found.append(int(stat.split("/")[2]))
+    return found

@@ -10,7 +10,9 @@ disagree still agree on who is down.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -29,12 +31,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from statecore.records import ErrorInfo, ServiceRow, TransitionRecord
 from statecore.store.base import Entry, Envelope, ServiceState, StoreCorrupt, StoreUnavailable
+from statecore.store.health import StoreHealth
 from statecore.store.schema import UtcDateTime, history, outbox, services
 from statecore.table import AdminAction, Event, State
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OUR_TABLES = {"alembic_version", "statecore_services", "statecore_history", "statecore_outbox"}
 BATCH = 500
+SCHEMA_LOCK = 0x5374617465436F72  # "StateCor": the advisory lock every statecore engine takes to migrate
 
 
 def default_url(path: str | Path = "statecore.sqlite") -> str:
@@ -60,14 +64,23 @@ def check_sqlite_file(path: Path) -> None:
 
 
 class SqlStore:
-    """``busy_timeout``: how long a SQLite write waits for a lock before the store counts as unavailable."""
+    """Every wait on the database is bounded or watched. ``busy_timeout``: how long a SQLite write
+    waits for a lock before the store counts as unavailable. ``timeout``: PostgreSQL's
+    ``connect_timeout`` and ``statement_timeout``, and the wait for a pooled connection.
+    ``unresponsive_after``: a call running longer is logged as ``store unresponsive`` (health.py),
+    which is what speaks for a server that no longer answers at all."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 2.0) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout: float = 2.0, timeout: float = 10.0, unresponsive_after: float = 1.5
+    ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             check_sqlite_file(Path(parsed.database))
-        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **_engine_options(self.dialect, busy_timeout))
+        options = _engine_options(self.dialect, busy_timeout, timeout)
+        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **options)
+        self.name = parsed.render_as_string(hide_password=True)
+        self.health = StoreHealth(self.name, unresponsive_after)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._upserts = {status: _upsert_statement(self.dialect, with_status=status) for status in (True, False)}
@@ -75,24 +88,37 @@ class SqlStore:
         self._migrate()
 
     def _migrate(self) -> None:
+        """Creation and upgrades hold the database's lock for schema changes from the first look at
+        ``alembic_version`` to the commit: engines starting together on a fresh database take turns,
+        and each one after the first finds the schema at head. PostgreSQL: a transaction-level
+        advisory lock; SQLite: ``BEGIN IMMEDIATE``, whose write lock the others wait for (busy
+        timeout), where pysqlite would otherwise run the DDL outside any transaction."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as connection:
+            with self._tx("cannot open the store") as connection:
+                if self.dialect == "postgresql":
+                    connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+                elif self.dialect == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except CommandError as error:
             raise StoreCorrupt(f"store schema is not one this statecore knows ({error})") from None
-        except SQLAlchemyError as error:
-            raise StoreUnavailable(f"cannot open the store: {_short(error)}") from None
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, failure: str = "store write failed") -> Iterator[Connection]:
+        """Every store call, watched (health.py) under the name of the method that called it: frame 2
+        is that method's, past this generator's and ``contextmanager.__enter__``'s."""
+        token, ok = self.health.begin(sys._getframe(2).f_code.co_name), False
         try:
             with self.engine.begin() as connection:
                 yield connection
+            ok = True
         except SQLAlchemyError as error:
-            raise StoreUnavailable(f"store write failed: {_short(error)}") from None
+            raise StoreUnavailable(f"{failure}: {_short(error)}") from None
+        finally:
+            self.health.end(token, ok)
 
     def _db_now(self) -> ColumnElement[Any]:
         if self.dialect == "sqlite":
@@ -244,13 +270,23 @@ class SqlStore:
         ]
 
     def close(self) -> None:
+        self.health.close()
         self.engine.dispose()
 
 
-def _engine_options(dialect: str, busy_timeout: float) -> dict[str, Any]:
+def _engine_options(dialect: str, busy_timeout: float, timeout: float) -> dict[str, Any]:
+    """SQLite waits ``busy_timeout`` for a lock. PostgreSQL's bounds: libpq's ``connect_timeout``
+    (whole seconds, at least 2 as libpq wants) for connecting, ``statement_timeout`` for a statement
+    the server runs slowly, and ``pool_timeout`` for the wait on a pooled connection."""
     if dialect == "sqlite":
         return {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
-    return {"pool_size": 5, "max_overflow": 5}
+    options: dict[str, Any] = {"pool_size": 5, "max_overflow": 5, "pool_timeout": timeout}
+    if dialect == "postgresql":
+        options["connect_args"] = {
+            "connect_timeout": max(2, math.ceil(timeout)),
+            "options": f"-c statement_timeout={math.ceil(timeout * 1000)}",
+        }
+    return options
 
 
 def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
