@@ -54,10 +54,10 @@ def postgres_server() -> Iterator[str]:
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     try:
         _wait_ready(port)
-        _DATA[url] = data
+        _DATA[_server(url)] = data
         yield url
     finally:
-        _DATA.pop(url, None)
+        _DATA.pop(_server(url), None)
         stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         subprocess.run(stop, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -74,7 +74,11 @@ def _wait_ready(port: int, timeout: float = 15) -> None:
 
 
 _DATA: dict[str, Path] = {}
-"""The data directory of each running server, by the URL ``postgres_server`` yielded."""
+"""The data directory of each running server, by its URL without the database."""
+
+
+def _server(url: str) -> str:
+    return url.rsplit("/", 1)[0]
 
 
 def fresh_database(url: str, name: str) -> str:
@@ -83,14 +87,14 @@ def fresh_database(url: str, name: str) -> str:
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
+    return _server(url) + "/" + name
 
 
 @contextmanager
 def frozen(url: str) -> Iterator[None]:
     """The server of ``url`` stopped dead (SIGSTOP to its postmaster and every backend), then let go:
     its connections stay open and the kernel still acknowledges them, as with a frozen host."""
-    postmaster = int((_DATA[url] / "postmaster.pid").read_text().split()[0])
+    postmaster = int((_DATA[_server(url)] / "postmaster.pid").read_text().split()[0])
     processes = [postmaster, *_children(postmaster)]
     for pid in processes:
         os.kill(pid, signal.SIGSTOP)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,17 @@ from statecore.sim.faults import BlockingHeartbeats
 from statecore.store import MemoryStore
 from statecore.testing import ScriptedDriver
 
-__all__ = ["BlockingHeartbeats", "FlakySink", "Harness"]
+__all__ = ["BlockingHeartbeats", "FlakySink", "Harness", "seconds_until"]
+
+
+def seconds_until(predicate: Callable[[], bool], limit: float, what: str) -> float:
+    """Real-time tests: how long until ``predicate`` holds, looked at every 50 ms; fails after ``limit``."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"not within {limit} s: {what}")
 
 
 class Harness:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from pg_server import fresh_database, postgres_bindir, postgres_server
+from pg_server import fresh_database
 
 from statecore.store.sql import SqlStore
 
@@ -18,14 +16,6 @@ ENGINES = 4
 TRIALS = 4
 GAP = 0.6
 """Seconds between trials: each trial's creation is over well within it."""
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    if postgres_bindir() is None:
-        pytest.skip("needs Debian's postgresql package")
-    with postgres_server() as url:
-        yield url
 
 
 def start_together(urls: list[str]) -> list[list[str]]:

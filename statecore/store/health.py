@@ -35,6 +35,11 @@ class StoreHealth:
         self._watcher: threading.Thread | None = None
         self._closed = False
 
+    @property
+    def stalled(self) -> bool:
+        """A call has run longer than ``after`` and no call has answered since."""
+        return self._stalled_since is not None
+
     def begin(self, what: str) -> int:
         """A store call begins; returns the token its ``end`` gives back."""
         token = next(self._tokens)
