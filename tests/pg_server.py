@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -97,12 +97,17 @@ def frozen(url: str) -> Iterator[None]:
     postmaster = int((_DATA[_server(url)] / "postmaster.pid").read_text().split()[0])
     processes = [postmaster, *_children(postmaster)]
     for pid in processes:
-        os.kill(pid, signal.SIGSTOP)
+        _signal(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        for pid in processes:
-            os.kill(pid, signal.SIGCONT)
+        for pid in reversed(processes):  # the postmaster last: it reaps children that had ended
+            _signal(pid, signal.SIGCONT)
+
+
+def _signal(pid: int, number: int) -> None:
+    with suppress(ProcessLookupError):  # a backend that ended, and was reaped, meanwhile
+        os.kill(pid, number)
 
 
 def _children(parent: int) -> list[int]:
