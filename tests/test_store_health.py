@@ -1,22 +1,28 @@
 """A store that stops answering is reported within seconds, and back when it answers; nothing is lost.
 
 Real parts, real time: a PostgreSQL server stopped dead with SIGSTOP (its connections stay open, so
-no driver timeout fires), and a SQLite file write-locked by another process.
+no driver timeout fires), a SQLite file write-locked by another process; and the bounds that do fire:
+PostgreSQL's statement timeout, and libpq's connect timeout against a server that never answers.
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
+import pytest
 from pg_server import fresh_database, frozen
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from support import seconds_until
 
 from statecore import Engine, MemorySink, Settings
 from statecore.screen import LiveView
+from statecore.store import StoreUnavailable
 from statecore.store.sql import SqlStore
 from statecore.testing import ScriptedDriver
 
@@ -125,3 +131,21 @@ def test_the_live_screen_is_drawn_while_a_commit_waits_for_a_locked_store(tmp_pa
             locker.kill()
         engine.shutdown()
     assert screen is not None and took < 1
+
+
+def test_a_postgresql_statement_is_cut_at_the_stores_timeout(pg_url):
+    store = SqlStore(fresh_database(pg_url, "slow"), timeout=1)
+    began = time.monotonic()
+    with pytest.raises(OperationalError, match="statement timeout"), store.engine.connect() as connection:
+        connection.execute(text("SELECT pg_sleep(5)"))
+    assert time.monotonic() - began < 3
+
+
+def test_connecting_to_a_server_that_never_answers_gives_up_at_the_timeout():
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot open the store"):
+            SqlStore(f"postgresql+psycopg://nobody@127.0.0.1:{silent.getsockname()[1]}/none", timeout=2)
+    assert time.monotonic() - began < 5
