@@ -149,3 +149,24 @@ def test_connecting_to_a_server_that_never_answers_gives_up_at_the_timeout():
         with pytest.raises(StoreUnavailable, match="cannot open the store"):
             SqlStore(f"postgresql+psycopg://nobody@127.0.0.1:{silent.getsockname()[1]}/none", timeout=2)
     assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("bound", ["busy_timeout", "timeout", "unresponsive_after"])
+def test_a_bound_that_is_no_bound_is_refused_by_name_before_the_file_is_made(tmp_path, bound):
+    with pytest.raises(ValueError, match=f"SqlStore {bound}=0: must be a number of seconds above 0"):
+        SqlStore(f"sqlite:///{tmp_path / 'state.sqlite'}", **{bound: 0})
+    assert not (tmp_path / "state.sqlite").exists()
+
+
+def test_a_store_at_head_opens_and_reads_while_another_process_holds_the_write_lock(tmp_path):
+    path = tmp_path / "state.sqlite"
+    SqlStore(f"sqlite:///{path}").close()
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        began = time.monotonic()
+        assert SqlStore(f"sqlite:///{path}", busy_timeout=5).fleet(60) == []
+        assert time.monotonic() - began < 1  # the schema is only read: no wait for the lock
+    finally:
+        locker.communicate("\n", timeout=10)

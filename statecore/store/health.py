@@ -7,8 +7,8 @@ long as the server is stopped. So every store call is noted when it begins and
 when it ends, and one daemon thread for the whole process, awake only while
 calls are in progress, looks when the oldest call will have run ``after``
 seconds. It logs ``store unresponsive`` once; a call that succeeds while no
-other has waited that long logs ``store back``. Only the log speaks: nothing here changes what the
-engine does, which waits for the store to answer.
+other has waited that long logs ``store back``. Only the log speaks: nothing
+here changes what the engine does, which waits for the store to answer.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from loguru import logger
 class StoreHealth:
     def __init__(self, name: str, after: float) -> None:
         """``name``: how the log names the store (a URL without its password)."""
-        if not after > 0:
-            raise ValueError(f"unresponsive_after={after!r}: must be a number of seconds above 0")
         self.name, self.after = name, after
         self._calls: dict[int, tuple[str, float]] = {}
         self._tokens = itertools.count()

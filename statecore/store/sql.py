@@ -21,6 +21,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import ColumnElement, Connection, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -73,6 +75,10 @@ class SqlStore:
     def __init__(
         self, url: str, *, busy_timeout: float = 2.0, timeout: float = 10.0, unresponsive_after: float = 1.5
     ) -> None:
+        bounds = {"busy_timeout": busy_timeout, "timeout": timeout, "unresponsive_after": unresponsive_after}
+        for name, seconds in bounds.items():  # 0 would mean no bound at all to PostgreSQL
+            if not seconds > 0:
+                raise ValueError(f"SqlStore {name}={seconds!r}: must be a number of seconds above 0")
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -88,14 +94,19 @@ class SqlStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Creation and upgrades hold the database's lock for schema changes from the first look at
-        ``alembic_version`` to the commit: engines starting together on a fresh database take turns,
-        and each one after the first finds the schema at head. PostgreSQL: a transaction-level
-        advisory lock; SQLite: ``BEGIN IMMEDIATE``, whose write lock the others wait for (busy
-        timeout), where pysqlite would otherwise run the DDL outside any transaction."""
+        """A store at head is only read. Creation and upgrades hold the database's lock for schema
+        changes from the look at ``alembic_version`` to the commit: engines starting together on a
+        fresh database take turns, and each one after the first finds the schema at head.
+        PostgreSQL: a transaction-level advisory lock; SQLite: ``BEGIN IMMEDIATE``, whose write lock
+        the others wait for (busy timeout), where pysqlite would otherwise run the DDL outside any
+        transaction."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        head = tuple(ScriptDirectory.from_config(config).get_heads())
         try:
+            with self._tx("cannot open the store") as connection:
+                if MigrationContext.configure(connection).get_current_heads() == head:
+                    return  # no write, no lock: `statecore service-list` opens a store another process writes
             with self._tx("cannot open the store") as connection:
                 if self.dialect == "postgresql":
                     connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
