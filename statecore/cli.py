@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from loguru import logger
@@ -65,6 +67,11 @@ def run(
 DbOption = Annotated[str, typer.Option("--db", help="SQLite file or postgresql:// URL that `run` writes")]
 
 
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="seconds to wait for the store before giving up with one line")
+]
+
+
 DownTimeOption = Annotated[
     float, typer.Option("--service-down-time", help="seconds without heartbeat before a service counts as down")
 ]
@@ -75,9 +82,10 @@ def service_list(
     db: DbOption = "statecore.sqlite",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document, for machines")] = False,
     down_time: DownTimeOption = 60.0,
+    timeout: TimeoutOption = 5.0,
 ) -> None:
     """Every service of every host in the store, state computed from heartbeat age (database clock)."""
-    rows = _existing_store(db).fleet(down_time)
+    rows = _bounded(db, timeout, lambda: _existing_store(db).fleet(down_time))
     if as_json:
         typer.echo(json.dumps({"services": [row.model_dump(mode="json") for row in rows]}, sort_keys=True))
     else:
@@ -117,9 +125,10 @@ def disable(
     reason: Annotated[str, typer.Option("--reason", help="why; shown in the service list")],
     db: DbOption = "statecore.sqlite",
     binary: BinaryOption = None,
+    timeout: TimeoutOption = 5.0,
 ) -> None:
     """Keep a service from being picked for new work; its lifecycle goes on."""
-    _set_status(db, host, binary, True, reason)
+    typer.echo(_bounded(db, timeout, lambda: _set_status(db, host, binary, True, reason)))
 
 
 @app.command()
@@ -127,19 +136,51 @@ def enable(
     host: Annotated[str, typer.Argument(help="the service's host (host@backend for a volume)")],
     db: DbOption = "statecore.sqlite",
     binary: BinaryOption = None,
+    timeout: TimeoutOption = 5.0,
 ) -> None:
     """Let a disabled service be picked for new work again."""
-    _set_status(db, host, binary, False, None)
+    typer.echo(_bounded(db, timeout, lambda: _set_status(db, host, binary, False, None)))
 
 
-def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: str | None) -> None:
+def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: str | None) -> str:
     store = _existing_store(db)
     if binary is not None and binary not in BINARIES:
         raise UnknownService(f"--binary {binary!r}: choose {' or '.join(BINARIES)}")
     stored = [state for b in BINARIES if binary in (None, b) and (state := store.load(service_id(b, host)))]
     found = find(stored, host, None, where=f"in {db}")
     store.set_status(service_id(found.binary, host), disabled, reason)
-    typer.echo(f"{host} ({found.binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}")
+    return f"{host} ({found.binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}"
+
+
+Answer = TypeVar("Answer")
+
+
+def _bounded(db: str, timeout: float, call: Callable[[], Answer]) -> Answer:
+    """Run ``call`` on the store for at most ``timeout`` seconds. A server stopped dead never
+    answers and no driver timeout fires (its connections stay open), so the command gives up from
+    the side, with one line that names the store (without its password). The thread is a daemon:
+    the process exits without it. The store's own "unresponsive" warning is kept off this line."""
+    from sqlalchemy.engine import make_url
+
+    answer: list[Answer] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            answer.append(call())
+        except BaseException as error:  # handed to the main thread, which reports it
+            failure.append(error)
+
+    logger.disable("statecore.store")
+    thread = threading.Thread(target=run, name="statecore-cli-store", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        shown = make_url(db).render_as_string(hide_password=True) if "://" in db else db
+        raise StatecoreError(f"store did not answer within {timeout:g} s: {shown}")
+    if failure:
+        raise failure[0]
+    return answer[0]
 
 
 @app.command()

@@ -289,7 +289,7 @@ class Engine:
         return row
 
     def _row(self, service: Service, *, admin: bool) -> ServiceRow:
-        return service.stored(self.owner).row(alive=service.state is State.UP, admin=admin)
+        return service.row(self.owner, admin=admin)
 
 
 _START, _RESET, _STARTING = Event.START, Event.RESET, State.STARTING

@@ -23,6 +23,7 @@ A private store (``MemoryStore()``) grants every claim, and nothing is renewed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -162,15 +163,21 @@ class Leases:
             logger.warning("fencing notice for {} not stored ({})", service.id, error)
         self.notifier.publish(envelope)
 
-    def release(self) -> None:
-        """A clean stop: a standby takes over at its next look rather than a lease later."""
-        with self.lock:
-            owned = {sid: service.generation for sid, service in self.registry.services.items()}
+    def release(self, within: float = 1.0) -> None:
+        """A clean stop: a standby takes over at its next look rather than a lease later. Bounded:
+        a job stuck in a hung store may hold the engine lock, so the services are read without it
+        (a glance), and a store that does not answer within ``within`` s is left to expire them."""
+        owned = {sid: service.generation for sid, service in list(self.registry.services.items())}
         if self.store.shared and owned:
-            try:
-                self.store.release(owned)
-            except Exception as error:
-                logger.warning("leases not released ({}); they expire on their own", error)
+            worker = threading.Thread(target=self._release, args=(owned,), name="statecore-release", daemon=True)
+            worker.start()
+            worker.join(within)
+
+    def _release(self, owned: dict[str, int]) -> None:
+        try:
+            self.store.release(owned)
+        except Exception as error:
+            logger.warning("leases not released ({}); they expire on their own", error)
 
 
 def _held_message(held: dict[str, Holder]) -> str:

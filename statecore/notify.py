@@ -194,15 +194,24 @@ class DeliveryThread:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """The thread makes one last delivery of everything queued, then ends. It is given
+        ``timeout`` seconds: a sink or store that hangs must not hold a stop, and what it did not
+        deliver waits in the store's outbox for the next start."""
         self._stop = True
         self._wake.set()
+        if not self._thread.is_alive():  # never started: the caller delivers
+            self.notifier.deliver()
+            return
+        self._thread.join(timeout)
         if self._thread.is_alive():
-            self._thread.join(timeout)
-        self.notifier.deliver()
+            logger.warning("notifications still being delivered after {:g} s; what is left stays queued", timeout)
 
     def _run(self) -> None:
         wait: float | None = None
-        while not self._stop:
+        while True:
             self._wake.wait(wait)
             self._wake.clear()
+            stopping = self._stop  # read before delivering: what was queued before the stop goes now
             wait = self.notifier.deliver()
+            if stopping:
+                return

@@ -63,7 +63,9 @@ class LiveView:
         """The screen, if it differs from the one last returned; else None (nothing to draw).
 
         It reads the service records without the engine lock, as a glance: a row may be one
-        transition behind for one period, and the engine never waits for the screen."""
+        transition behind for one period, or show a step whose commit is still in progress; the
+        engine never waits for the screen, and the screen never waits behind a commit (a hung
+        store would freeze it)."""
         services = list(self.engine.registry.services.values())
         counts = Counter(service.state for service in services)
         if len(services) <= self.rows:
@@ -83,7 +85,7 @@ class LiveView:
         summary = ", ".join(f"{counts[state]} {state.value}" for state in SEVERITY if counts[state])
         disabled = sum(service.disabled for service in services)
         head = f"{len(services)} services: {summary}" + (f"; {disabled} disabled" if disabled else "")
-        rows = [self.engine.service(s.host, binary=s.binary) for s in listed[: self.rows]]
+        rows = [service.row(self.engine.owner, admin=True) for service in listed[: self.rows]]
         title = f"services of {self.engine.owner} (Ctrl-C stops)"
         if len(services) > self.rows:
             title = f"needing attention, worst first: {len(listed)} of {len(services)} services (Ctrl-C stops)"

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from statecore.drivers import Driver, DriverSpec, load_driver
 from statecore.errors import StatecoreError
 from statecore.guards import retries_left
-from statecore.records import ErrorInfo
+from statecore.records import ErrorInfo, ServiceRow
 from statecore.settings import Settings
 from statecore.store.base import ServiceState, service_id
 from statecore.table import Binary, State
@@ -122,6 +122,10 @@ class Service:
             self.retries_left() if retries_left is MISSING else retries_left, self.last_delay, self.next_retry_at,
             error.type if error else None, error.message if error else None, self.backend_state, self.generation,
         )  # fmt: skip
+
+    def row(self, owner: str, *, admin: bool) -> ServiceRow:
+        """Its service-list row as the record stands, alive while ``up`` (the owning engine's verdict)."""
+        return self.stored(owner).row(alive=self.state is State.UP, admin=admin)
 
     def adopt(self, stored: ServiceState) -> None:
         """Take over a stored state: counters carry on, timers are re-derived by the engine."""

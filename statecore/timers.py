@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -102,6 +103,9 @@ def _rank(job_id: str) -> int:
     return _RANK.get(job_id.partition("|")[0], _UNRANKED)
 
 
+SHUTDOWN_WAIT = 5.0
+"""Seconds a clean stop waits for the jobs already running (a commit, a store retry) to finish."""
+SHUTDOWN_POLL = 0.01
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 ONE_SHOT_INSTANCES = 64
 
@@ -259,6 +263,7 @@ class Timers:
             scheduler = VirtualScheduler(clock) if isinstance(clock, VirtualClock) else background_scheduler()
         self.scheduler: BaseScheduler = scheduler
         self._store: MemoryJobStore = MemoryJobStore()  # the scheduler's own, once started
+        self.shutdown_wait = SHUTDOWN_WAIT
 
     def start(self) -> None:
         if self.scheduler.state == STATE_STOPPED:
@@ -267,13 +272,25 @@ class Timers:
 
     def shutdown(self) -> None:
         """Pause first, under the job-store lock: APScheduler's thread runs one more job pass after
-        ``shutdown`` wakes it, and a one-shot job it then tries to remove raises JobLookupError."""
+        ``shutdown`` wakes it, and a one-shot job it then tries to remove raises JobLookupError.
+        Then wait, up to ``shutdown_wait`` seconds, for the jobs already running: one that commits late must
+        be over before the engine's last delivery, or its notification would wait in the outbox for
+        a next start. APScheduler's own ``shutdown(wait=True)`` would wait without a bound, on a job
+        stuck in a hung store; one still running after ``shutdown_wait`` is left to end on its own."""
         scheduler = self.scheduler
         if scheduler.state == STATE_STOPPED:
             return
         with scheduler._jobstores_lock:
             scheduler.pause()
         scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.shutdown_wait
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(SHUTDOWN_POLL)
+
+    def running(self) -> int:
+        """Jobs running now, as APScheduler's executors count them (a job leaves the count once its
+        function has returned)."""
+        return sum(sum(getattr(executor, "_instances", {}).values()) for executor in self.scheduler._executors.values())
 
     def at(self, job_id: str, when: datetime, func: Callable[..., None], *args: Any) -> None:
         """Arm (or re-arm) a one-shot job.

@@ -12,6 +12,8 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from pg_server import postgres_bindir, postgres_server
+
 
 class LoguruCapture:
     def __init__(self) -> None:
@@ -45,3 +47,12 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         report.longrepr = f"skipped under CI, where nothing may skip: {reason}"
     return report
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL server for the module's tests (Debian's postgresql package)."""
+    if postgres_bindir() is None:
+        pytest.skip("needs Debian's postgresql package")
+    with postgres_server() as url:
+        yield url

@@ -10,12 +10,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -50,10 +51,13 @@ def postgres_server() -> Iterator[str]:
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     start = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
     subprocess.run(start, check=True, capture_output=True)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     try:
         _wait_ready(port)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        _DATA[_server(url)] = data
+        yield url
     finally:
+        _DATA.pop(_server(url), None)
         stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         subprocess.run(stop, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -67,3 +71,52 @@ def _wait_ready(port: int, timeout: float = 15) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"PostgreSQL did not listen on port {port} within {timeout} s")
+
+
+_DATA: dict[str, Path] = {}
+"""The data directory of each running server, by its URL without the database."""
+
+
+def _server(url: str) -> str:
+    return url.rsplit("/", 1)[0]
+
+
+def fresh_database(url: str, name: str) -> str:
+    """A new, empty database on the server of ``url``; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return _server(url) + "/" + name
+
+
+@contextmanager
+def frozen(url: str) -> Iterator[None]:
+    """The server of ``url`` stopped dead (SIGSTOP to its postmaster and every backend), then let go:
+    its connections stay open and the kernel still acknowledges them, as with a frozen host."""
+    postmaster = int((_DATA[_server(url)] / "postmaster.pid").read_text().split()[0])
+    processes = [postmaster, *_children(postmaster)]
+    for pid in processes:
+        _signal(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in reversed(processes):  # the postmaster last: it reaps children that had ended
+            _signal(pid, signal.SIGCONT)
+
+
+def _signal(pid: int, number: int) -> None:
+    with suppress(ProcessLookupError):  # a backend that ended, and was reaped, meanwhile
+        os.kill(pid, number)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == parent:
+            found.append(int(stat.split("/")[2]))
+    return found

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -13,7 +14,7 @@ from statecore.sim.faults import BlockingHeartbeats
 from statecore.store import MemoryStore
 from statecore.testing import ScriptedDriver
 
-__all__ = ["BlockingHeartbeats", "FlakySink", "Harness", "chain_breaks"]
+__all__ = ["BlockingHeartbeats", "FlakySink", "Harness", "chain_breaks", "seconds_until"]
 
 
 def chain_breaks(store: Any, sids: Sequence[str]) -> int:
@@ -23,6 +24,16 @@ def chain_breaks(store: Any, sids: Sequence[str]) -> int:
         rows = store.history(sid)
         breaks += sum(1 for before, after in pairwise(rows) if before.to_state != after.from_state)
     return breaks
+
+
+def seconds_until(predicate: Callable[[], bool], limit: float, what: str) -> float:
+    """Real-time tests: how long until ``predicate`` holds, looked at every 50 ms; fails after ``limit``."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"not within {limit} s: {what}")
 
 
 class Harness:

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from pg_server import postgres_bindir, postgres_server
 from sqlalchemy import create_engine, event, select, text, update
 from support import FlakySink, Harness
 
@@ -28,14 +27,6 @@ HOUR = timedelta(hours=1)
 FLAPPER, STEADY = "flapper@lvm", "steady@lvm"
 
 
-@pytest.fixture(scope="module")
-def pg_server_url() -> Iterator[str]:
-    if postgres_bindir() is None:
-        pytest.skip("needs Debian's postgresql package")
-    with postgres_server() as url:
-        yield url
-
-
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     """A fresh store of each kind; on PostgreSQL a database of its own per test."""
@@ -45,7 +36,7 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'retention.sqlite'}"
     else:
-        server = request.getfixturevalue("pg_server_url")
+        server = request.getfixturevalue("pg_url")
         name = f"retention_{uuid.uuid4().hex[:12]}"
         admin = create_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:

@@ -7,12 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import postgres_bindir, postgres_server
-from support import Harness
+from pg_server import postgres_bindir
+from support import Harness, seconds_until
 
 from statecore.store.sql import SqlStore
 
@@ -20,23 +19,8 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
 def fleet_states(store: SqlStore) -> dict[str, str]:
     return {f"{row.binary}/{row.host}": row.state for row in store.fleet(2)}
-
-
-def wait_until(predicate, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_the_same_lifecycle_runs_on_postgresql(pg_url):
@@ -58,12 +42,12 @@ def test_a_killed_host_is_seen_down_by_the_others_after_service_down_time(pg_url
     observer = SqlStore(pg_url)
     try:
         everyone = {"volume/hosta@lvm", "backup/hosta", "volume/hostb@lvm", "backup/hostb"}
-        wait_until(lambda: {k for k, v in fleet_states(observer).items() if v == "up"} >= everyone, 20, "all up")
+        seconds_until(lambda: {k for k, v in fleet_states(observer).items() if v == "up"} >= everyone, 20, "all up")
 
         os.kill(hosts["hosta"].pid, signal.SIGKILL)
         hosts["hosta"].wait(timeout=10)
         killed_at = time.monotonic()
-        wait_until(
+        seconds_until(
             lambda: fleet_states(observer)["volume/hosta@lvm"] == "down" == fleet_states(observer)["backup/hosta"],
             10,
             "hosta down",

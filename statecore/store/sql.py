@@ -10,7 +10,10 @@ disagree still agree on who is down.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,6 +22,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import (
     ColumnElement,
@@ -56,6 +61,7 @@ from statecore.store.base import (
     check_removable,
     unknown_service,
 )
+from statecore.store.health import StoreHealth
 from statecore.store.schema import UtcDateTime, history, outbox, services
 from statecore.table import AdminAction, Event, State
 
@@ -65,6 +71,7 @@ BATCH = 500
 PURGE_BATCH = 2000
 """History rows one purge transaction deletes: on SQLite a transaction holds the only write lock,
 and a long one would make the engine's commits wait past ``busy_timeout`` and fail."""
+SCHEMA_LOCK = 0x5374617465436F72  # "StateCor": the advisory lock every statecore engine takes to migrate
 
 
 def default_url(path: str | Path = "statecore.sqlite") -> str:
@@ -90,17 +97,30 @@ def check_sqlite_file(path: Path) -> None:
 
 
 class SqlStore:
-    """``busy_timeout``: how long a SQLite write waits for a lock before the store counts as unavailable."""
+    """Every wait on the database is bounded or watched. ``busy_timeout``: how long a SQLite write
+    waits for a lock before the store counts as unavailable. ``timeout``: PostgreSQL's
+    ``connect_timeout`` and ``statement_timeout``, and the wait for a pooled connection.
+    ``unresponsive_after``: a call running longer is logged as ``store unresponsive`` (health.py),
+    which is what speaks for a server that no longer answers at all."""
 
     shared = True
     """Other engines, on this host or others, may open the same database: leases are real."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 2.0) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout: float = 2.0, timeout: float = 10.0, unresponsive_after: float = 1.5
+    ) -> None:
+        bounds = {"busy_timeout": busy_timeout, "timeout": timeout, "unresponsive_after": unresponsive_after}
+        for name, seconds in bounds.items():  # 0 would mean no bound at all to PostgreSQL
+            if not seconds > 0:
+                raise ValueError(f"SqlStore {name}={seconds!r}: must be a number of seconds above 0")
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             check_sqlite_file(Path(parsed.database))
-        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **_engine_options(self.dialect, busy_timeout))
+        options = _engine_options(self.dialect, busy_timeout, timeout)
+        self.engine: SqlEngine = create_engine(url, pool_pre_ping=True, **options)
+        self.name = parsed.render_as_string(hide_password=True)
+        self.health = StoreHealth(self.name, unresponsive_after)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._upserts = {status: _upsert_statement(self.dialect, with_status=status) for status in (True, False)}
@@ -111,24 +131,42 @@ class SqlStore:
         self._migrate()
 
     def _migrate(self) -> None:
+        """A store at head is only read. Creation and upgrades hold the database's lock for schema
+        changes from the look at ``alembic_version`` to the commit: engines starting together on a
+        fresh database take turns, and each one after the first finds the schema at head.
+        PostgreSQL: a transaction-level advisory lock; SQLite: ``BEGIN IMMEDIATE``, whose write lock
+        the others wait for (busy timeout), where pysqlite would otherwise run the DDL outside any
+        transaction."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        head = tuple(ScriptDirectory.from_config(config).get_heads())
         try:
-            with self.engine.begin() as connection:
+            with self._tx("cannot open the store") as connection:
+                if MigrationContext.configure(connection).get_current_heads() == head:
+                    return  # no write, no lock: `statecore service-list` opens a store another process writes
+            with self._tx("cannot open the store") as connection:
+                if self.dialect == "postgresql":
+                    connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+                elif self.dialect == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except CommandError as error:
             raise StoreCorrupt(f"store schema is not one this statecore knows ({error})") from None
-        except SQLAlchemyError as error:
-            raise StoreUnavailable(f"cannot open the store: {_short(error)}") from None
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, failure: str = "store write failed") -> Iterator[Connection]:
+        """Every store call, watched (health.py) under the name of the method that called it: frame 2
+        is that method's, past this generator's and ``contextmanager.__enter__``'s."""
+        token, ok = self.health.begin(sys._getframe(2).f_code.co_name), False
         try:
             with self.engine.begin() as connection:
                 yield connection
+            ok = True
         except SQLAlchemyError as error:
-            raise StoreUnavailable(f"store write failed: {_short(error)}") from None
+            raise StoreUnavailable(f"{failure}: {_short(error)}") from None
+        finally:
+            self.health.end(token, ok)
 
     def _db_now(self) -> ColumnElement[Any]:
         if self.dialect == "sqlite":
@@ -362,22 +400,47 @@ class SqlStore:
         ]
 
     def close(self) -> None:
+        self.health.close()
         self.engine.dispose()
 
 
-def _engine_options(dialect: str, busy_timeout: float) -> dict[str, Any]:
+def _engine_options(dialect: str, busy_timeout: float, timeout: float) -> dict[str, Any]:
+    """SQLite waits ``busy_timeout`` for a lock. PostgreSQL's bounds: libpq's ``connect_timeout``
+    (whole seconds, at least 2 as libpq wants) for connecting, ``statement_timeout`` for a statement
+    the server runs slowly, and ``pool_timeout`` for the wait on a pooled connection."""
     if dialect == "sqlite":
         return {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
-    return {"pool_size": 5, "max_overflow": 5}
+    options: dict[str, Any] = {"pool_size": 5, "max_overflow": 5, "pool_timeout": timeout}
+    if dialect == "postgresql":
+        options["connect_args"] = {
+            "connect_timeout": max(2, math.ceil(timeout)),
+            "options": f"-c statement_timeout={math.ceil(timeout * 1000)}",
+        }
+    return options
 
 
 def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
     # WAL lets `statecore service-list` read while the engine writes; NORMAL is durable across crashes of us.
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor, attempts: int = 40) -> None:
+    """Only a new file is switched. SQLite answers "database is locked" at once, without its busy
+    handler, while another process holds the file (engines starting together on it): try again
+    a moment later, for up to about two seconds, like the busy timeout."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _short(error: SQLAlchemyError) -> str:
