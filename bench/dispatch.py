@@ -27,7 +27,7 @@ from statecore.jobs import Jobs
 from statecore.machine import LifecycleMachine
 from statecore.notify import Notifier
 from statecore.records import TransitionRecord
-from statecore.runtime import VirtualRuntime
+from statecore.runtime import MessageIds
 from statecore.service import Service
 from statecore.store import MemoryStore
 from statecore.table import BINARIES, RULES, Event, State, rulebook
@@ -233,10 +233,8 @@ def _case(section: Section, sizes: Sizes, count: int) -> None:
 COSTS: tuple[tuple[str, Any, str, str], ...] = (
     ("LifecycleMachine.fire", LifecycleMachine, "fire",
      "the rulebook itself, through FrozenMachine: the row's conditions (the guards) and the state change"),
-    ("TransitionRecord()", dispatch_module, "TransitionRecord",
-     "the one fact that the caller, the history and the notification share (a named tuple)"),
     ("TransitionRecord.envelope", TransitionRecord, "envelope", "the notification dict the sinks receive"),
-    ("VirtualRuntime.message_id", VirtualRuntime, "message_id",
+    ("MessageIds()", MessageIds, "__call__",
      "a uuid4 per notification (seeded in virtual time, for replays)"),
     ("Service.stored", Service, "stored", "the ServiceState the store commits (the SQL store writes it)"),
     ("MemoryStore.commit", MemoryStore, "commit", "state, history row and one outbox entry per sink"),
@@ -249,7 +247,6 @@ COSTS: tuple[tuple[str, Any, str, str], ...] = (
      "each `up` entry queues its volume for the `stats` job (stats are polled at once, as Cinder)"),
     ("Deadlines.arm", Deadlines, "arm", "moving the expiry deadline on `up` entry (a heap push, no job update)"),
     ("Service.snapshot", Service, "snapshot", "the counters a failed commit restores"),
-    ("Context()", dispatch_module, "Context", "what the guards may look at"),
 )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
-from statecore.clock import measured_attempt
+from statecore.clock import measured
 from statecore.drivers import Driver
 from statecore.errors import PreviousAttemptStuck
 from statecore.timers import JobKind, Timers, job_id_of
@@ -181,9 +181,9 @@ class VirtualAttempts:
         """Attempts run inline: nothing to stop."""
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
-        with measured_attempt() as spent:
-            error = run_driver(driver)
-        if math.isinf(spent[0]):
+        error, seconds = measured(run_driver, driver)
+        if math.isinf(seconds):
             return  # a hung driver: only the init-timeout job will speak for this attempt
-        when = self.timers.clock.now() + timedelta(seconds=spent[0])
+        now = self.timers.clock.now()
+        when = now + timedelta(seconds=seconds) if seconds else now
         self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, [(service_id, token, error)])

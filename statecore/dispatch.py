@@ -38,6 +38,8 @@ _REASONS = {
 EVENTS: dict[str, Event] = {e.value: e for e in Event}
 """Event by name (an Event is its own name): a dict hit is faster than ``Event(name)`` on every fire."""
 _new = tuple.__new__
+"""``Moved(...)``, ``Context(...)`` and ``TransitionRecord(...)`` without their Python-level ``__new__``:
+each is built on every event, and that call costs as much as the tuple itself."""
 _RETRY, _EXPIRED = Event.RETRY, Event.HEARTBEAT_EXPIRED
 """Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
 
@@ -91,7 +93,7 @@ def step(
         if event not in machine.allowed[source]:
             return Refused(service, event, machine.refusal(source, event))
         fatal = classify(error)
-    ctx = Context(service.settings, service.attempt, service.last_ok, now, service.initialized, error, fatal)
+    ctx = _new(Context, (service.settings, service.attempt, service.last_ok, now, service.initialized, error, fatal))
     before = service.snapshot()
     try:
         fired = machine.fire(service, event, ctx)
@@ -107,11 +109,11 @@ def step(
     actions = ACTIONS
     for action in fired.actions:
         effects += actions[action](service, now)
-    record = TransitionRecord(
+    record = _new(TransitionRecord, (
         service.host, service.binary, service.zone, event, source, fired.dest, now, reason, info,
         service.attempt, service.retries_left(), service.next_retry_at, fired.event_type, fired.priority,
-    )  # fmt: skip
-    return _new(Moved, (record, effects, before))  # Moved(...) without its Python-level __new__: the hot path
+    ))  # fmt: skip
+    return _new(Moved, (record, effects, before))
 
 
 def status_change(service: Service, disabled: bool, reason: str | None, now: datetime) -> Moved:

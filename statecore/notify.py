@@ -127,20 +127,18 @@ class Notifier:
         return shortest
 
     def _drain(self, index: int) -> float | None:
-        sink, queue = self.sinks[index], self._queues[index]
+        sink, queue, lock = self.sinks[index], self._queues[index], self._lock
         delivered: list[str] = []
         wait = None
         while queue:
             try:
                 sink.emit(queue[0])
             except Exception as error:
-                self._failures[index] += 1
-                if self._failures[index] == 1:
-                    logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
-                wait = min(self.max_backoff, self.first_backoff * 2 ** (self._failures[index] - 1))
+                wait = self._failed(index, sink, error)
                 break
-            with self._lock:
-                delivered.append(queue.popleft()["message_id"])
+            with lock:
+                envelope = queue.popleft()
+            delivered.append(envelope["message_id"])
             if self._failures[index]:
                 logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                 self._failures[index] = 0
@@ -149,6 +147,14 @@ class Notifier:
                 self._acknowledge(self.names[index], delivered)
             except Exception as error:  # delivered twice after a restart is fine: ids are kept for dedup
                 logger.warning("could not mark {} notifications delivered ({})", len(delivered), error)
+        return wait
+
+    def _failed(self, index: int, sink: Sink, error: Exception) -> float:
+        """Count the sink's failure; returns how long to wait before offering it the envelope again."""
+        self._failures[index] += 1
+        if self._failures[index] == 1:
+            logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
+        wait: float = min(self.max_backoff, self.first_backoff * 2 ** (self._failures[index] - 1))
         return wait
 
 

@@ -116,9 +116,10 @@ class MemoryStore:
         return service_ids
 
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
-        box = self._outbox.get(sink, {})
-        for message_id in message_ids:
-            box.pop(message_id, None)
+        box = self._outbox.get(sink)
+        if box is not None:
+            for message_id in message_ids:
+                box.pop(message_id, None)
 
     def pending(self, sink: str) -> list[dict[str, Any]]:
         return [dict(envelope) for envelope in self._outbox.get(sink, {}).values()]
