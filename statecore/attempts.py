@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -25,7 +25,7 @@ from statecore.timers import JobKind, Timers, job_id_of
 
 AttemptOutcome = tuple[str, int, BaseException | None]
 """(service id, attempt token, error or None)."""
-Outcomes = Callable[[list[AttemptOutcome]], None]
+Outcomes = Callable[[Sequence[AttemptOutcome]], None]
 """Takes the outcomes of attempts that finished together."""
 Current = Callable[[str, int], bool]
 """Whether the attempt (service id, token) is still the one wanted."""
@@ -186,4 +186,5 @@ class VirtualAttempts:
             return  # a hung driver: only the init-timeout job will speak for this attempt
         now = self.timers.clock.now()
         when = now + timedelta(seconds=seconds) if seconds else now
-        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, [(service_id, token, error)])
+        outcomes = ((service_id, token, error),)  # a tuple: the collector stops tracking it
+        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, outcomes)
