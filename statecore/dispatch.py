@@ -21,7 +21,7 @@ from statecore.actions import ACTIONS
 from statecore.drivers import Classifier
 from statecore.effects import Effects
 from statecore.errors import InvalidTransition
-from statecore.guards import Context
+from statecore.guards import Context, retries_left
 from statecore.machine import LifecycleMachine, Step
 from statecore.records import ErrorInfo, TransitionRecord, iso
 from statecore.service import Service
@@ -40,6 +40,8 @@ EVENTS: dict[str, Event] = {e.value: e for e in Event}
 _new = tuple.__new__
 """``Moved(...)``, ``Context(...)`` and ``TransitionRecord(...)`` without their Python-level ``__new__``:
 each is built on every event, and that call costs as much as the tuple itself."""
+_SECONDS: dict[float, str] = {}
+"""``service_down_time`` as the expiry's reason writes it, per value: ``:g`` costs a third of the sentence."""
 _RETRY, _EXPIRED = Event.RETRY, Event.HEARTBEAT_EXPIRED
 """Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
 
@@ -111,7 +113,8 @@ def step(
         effects += actions[action](service, now)
     record = _new(TransitionRecord, (
         service.host, service.binary, service.zone, event, source, fired.dest, now, reason, info,
-        service.attempt, service.retries_left(), service.next_retry_at, fired.event_type, fired.priority,
+        service.attempt, retries_left(service.binary, service.settings, service.attempt), service.next_retry_at,
+        fired.event_type, fired.priority,
     ))  # fmt: skip
     return _new(Moved, (record, effects, before))
 
@@ -139,5 +142,7 @@ def _reason(service: Service, fired: Step, error: BaseException | None) -> str:
         kind = "backoff retry" if service.binary == "volume" else "periodic re-init"
         return f"{kind} {service.attempt} after {wait}"
     if event is _EXPIRED:
-        return f"no heartbeat since {iso(service.last_ok)} ({service.settings.service_down_time:g} s)"
+        window = service.settings.service_down_time
+        seconds = _SECONDS.get(window) or _SECONDS.setdefault(window, f"{window:g} s")
+        return f"no heartbeat since {iso(service.last_ok)} ({seconds})"
     return _REASONS.get(event) or fired.guard_label or event.value

@@ -101,8 +101,9 @@ class Notifier:
         self._delivering = threading.Lock()
 
     def preload(self, pending: Callable[[str], list[Envelope]]) -> None:
-        """Queue, ahead of anything new, what a previous run stored but never delivered."""
-        with self._lock:
+        """Queue, ahead of anything new, what a previous run stored but never delivered. Not while a
+        delivery runs: it pops, unlocked, the envelope it has just emitted from the front."""
+        with self._delivering, self._lock:
             for name, queue in zip(self.names, self._queues, strict=True):
                 queue.extendleft(reversed(pending(name)))
 
@@ -127,7 +128,7 @@ class Notifier:
         return shortest
 
     def _drain(self, index: int) -> float | None:
-        sink, queue, lock = self.sinks[index], self._queues[index], self._lock
+        sink, queue = self.sinks[index], self._queues[index]
         delivered: list[str] = []
         wait = None
         while queue:
@@ -136,9 +137,9 @@ class Notifier:
             except Exception as error:
                 wait = self._failed(index, sink, error)
                 break
-            with lock:
-                envelope = queue.popleft()
-            delivered.append(envelope["message_id"])
+            # No lock: only the drainer pops (under ``_delivering``), publishers append at the other
+            # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
+            delivered.append(queue.popleft()["message_id"])
             if self._failures[index]:
                 logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                 self._failures[index] = 0

@@ -97,7 +97,7 @@ class MemoryStore:
         *,
         status: bool = False,
     ) -> None:
-        sid, message_id, outbox = state.id, envelope["message_id"], self._outbox
+        sid, message_id, outbox = service_id(state.binary, state.host), envelope["message_id"], self._outbox
         previous = self._services.get(sid)
         if previous is not None and not status:  # an admin may have changed these outside any transition
             state.disabled, state.disabled_reason = previous.disabled, previous.disabled_reason
