@@ -129,18 +129,19 @@ def runtime_for(clock: Clock | None, seed: int = 0) -> Runtime:
 class MessageIds:
     """uuid4 texts from ``draw`` (random bits: ``os.urandom``, or a seeded generator), formatted
     ``MESSAGE_ID_BATCH`` at a time. The ids are those of one ``draw(128)`` per id: a seeded
-    ``getrandbits(128 * n)`` holds ``n`` successive 128-bit draws (``uuid4_texts``). Not thread-safe:
-    the engine asks for ids under its lock."""
+    ``getrandbits(128 * n)`` holds ``n`` successive 128-bit draws (``uuid4_texts``). Two threads never
+    get one id: a list's ``pop`` is atomic (two that find it empty at once each draw a batch)."""
 
     def __init__(self, draw: Callable[[int], int]) -> None:
         self._draw = draw
         self._ready: list[str] = []
 
     def __call__(self) -> str:
-        ready = self._ready
-        if not ready:
-            ready = self._ready = uuid4_texts(self._draw(128 * MESSAGE_ID_BATCH), MESSAGE_ID_BATCH)
-        return ready.pop()
+        try:
+            return self._ready.pop()
+        except IndexError:
+            self._ready = ready = uuid4_texts(self._draw(128 * MESSAGE_ID_BATCH), MESSAGE_ID_BATCH)
+            return ready.pop()
 
 
 class InlineDelivery:
