@@ -41,7 +41,7 @@ _new = tuple.__new__
 """``Moved(...)``, ``Context(...)`` and ``TransitionRecord(...)`` without their Python-level ``__new__``:
 each is built on every event, and that call costs as much as the tuple itself."""
 _SECONDS: dict[float, str] = {}
-"""``service_down_time`` as the expiry's reason writes it, per value: ``:g`` costs a third of the sentence."""
+"""``service_down_time`` as the expiry's reason writes it, per value: ``:g`` costs a sixth of the sentence."""
 _RETRY, _EXPIRED = Event.RETRY, Event.HEARTBEAT_EXPIRED
 """Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
 

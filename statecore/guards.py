@@ -22,7 +22,7 @@ class Context(NamedTuple):
     """What a guard may look at: the service's counters, its options, the event's error, the time.
 
     A named tuple: every event builds one, and the dispatcher builds it without the Python-level
-    ``__new__`` (``tuple.__new__``), a third of what a slotted dataclass's ``__init__`` costs.
+    ``__new__`` (``tuple.__new__``), two thirds of what a slotted dataclass's ``__init__`` costs.
     """
 
     settings: Settings
