@@ -23,7 +23,7 @@ ActionFunction = Callable[[Service, datetime], tuple[Effect, ...]]
 NONE: tuple[Effect, ...] = ()
 _new = tuple.__new__
 """Builds a named tuple without the Python-level ``__new__`` that ``ArmExpiry(...)`` runs: half the
-cost, on the actions of the hot path (an ``up`` entry) only."""
+cost. Every effect of a transition is built this way; the order of the values is the fields'."""
 
 
 def begin_attempt(service: Service, now: datetime) -> tuple[Effect, ...]:
@@ -32,9 +32,9 @@ def begin_attempt(service: Service, now: datetime) -> tuple[Effect, ...]:
     service.attempt += 1
     service.total_attempts += 1
     service.attempt_token += 1
-    token = service.attempt_token
-    limit = timedelta(seconds=service.settings.init_timeout_for(service.binary))
-    return (*cancelled, ArmJob(JobKind.TIMEOUT, service.id, now + limit, token), Launch(service.id, token))
+    token, sid = service.attempt_token, service.id
+    limit = service.settings.init_windows[service.binary]
+    return (*cancelled, _new(ArmJob, (_TIMEOUT, sid, now + limit, token)), _new(Launch, (sid, token)))
 
 
 def arm_retry(service: Service, now: datetime) -> tuple[Effect, ...]:
@@ -52,7 +52,7 @@ def arm_retry(service: Service, now: datetime) -> tuple[Effect, ...]:
     service.last_delay = delay
     service.next_retry_at = when = now + timedelta(seconds=delay)
     service.retry_token += 1
-    return (ArmJob(JobKind.RETRY, service.id, when, service.retry_token),)
+    return (_new(ArmJob, (_RETRY, service.id, when, service.retry_token)),)
 
 
 def mark_live(service: Service, now: datetime) -> tuple[Effect, ...]:
@@ -88,7 +88,7 @@ def count_failed_attempt(service: Service, now: datetime) -> tuple[Effect, ...]:
 def restart_grace(service: Service, now: datetime) -> tuple[Effect, ...]:
     """The grace window (and the liveness deadline) count from now."""
     service.last_ok = now
-    return (ArmExpiry(service.id, service.deadline()),)
+    return (_new(ArmExpiry, (service.id, service.deadline())),)
 
 
 def forget_driver(service: Service, now: datetime) -> tuple[Effect, ...]:
@@ -102,8 +102,11 @@ def _cancel_retry(service: Service) -> tuple[Effect, ...]:
         return NONE
     service.retry_token += 1
     service.next_retry_at = None
-    return (CancelJob(JobKind.RETRY, service.id),)
+    return (_new(CancelJob, (_RETRY, service.id)),)
 
+
+_RETRY, _TIMEOUT = JobKind.RETRY, JobKind.TIMEOUT
+"""Read once: on Python 3.11 reading an Enum member off its class costs more than building the effect."""
 
 ACTIONS: dict[Action, ActionFunction] = {
     Action.BEGIN_ATTEMPT: begin_attempt,

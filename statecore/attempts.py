@@ -14,18 +14,18 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from statecore.clock import measured_attempt
+from statecore.clock import measured
 from statecore.drivers import Driver
 from statecore.errors import PreviousAttemptStuck
 from statecore.timers import JobKind, Timers, job_id_of
 
 AttemptOutcome = tuple[str, int, BaseException | None]
 """(service id, attempt token, error or None)."""
-Outcomes = Callable[[list[AttemptOutcome]], None]
+Outcomes = Callable[[Sequence[AttemptOutcome]], None]
 """Takes the outcomes of attempts that finished together."""
 Current = Callable[[str, int], bool]
 """Whether the attempt (service id, token) is still the one wanted."""
@@ -181,9 +181,10 @@ class VirtualAttempts:
         """Attempts run inline: nothing to stop."""
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
-        with measured_attempt() as spent:
-            error = run_driver(driver)
-        if math.isinf(spent[0]):
+        error, seconds = measured(run_driver, driver)
+        if math.isinf(seconds):
             return  # a hung driver: only the init-timeout job will speak for this attempt
-        when = self.timers.clock.now() + timedelta(seconds=spent[0])
-        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, [(service_id, token, error)])
+        now = self.timers.clock.now()
+        when = now + timedelta(seconds=seconds) if seconds else now
+        outcomes = ((service_id, token, error),)  # a tuple: the collector stops tracking it
+        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, outcomes)

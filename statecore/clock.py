@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 DEFAULT_VIRTUAL_START = datetime(2026, 1, 1, tzinfo=UTC)
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -73,12 +74,12 @@ class VirtualClock:
         return self._now + timedelta(seconds=seconds)
 
 
-@contextmanager
-def measured_attempt() -> Iterator[list[float]]:
-    """Collect the virtual seconds a driver ``sleep``s during one attempt."""
+def measured(call: Callable[[A], T], driver: A) -> tuple[T, float]:
+    """``call(driver)`` (one attempt), and the virtual seconds the driver ``sleep``s in it. A plain
+    function: a generator-based context manager cost more than a scripted driver's whole attempt."""
     spent = [0.0]
     token = _attempt_elapsed.set(spent)
     try:
-        yield spent
+        return call(driver), spent[0]
     finally:
         _attempt_elapsed.reset(token)

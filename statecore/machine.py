@@ -16,7 +16,6 @@ what a refusal says is derived from the rulebook once, when the machine is built
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -75,7 +74,7 @@ class LifecycleMachine:
     def fire(self, model: object, event: Event, ctx: Context) -> Step | None:
         """Run the event on ``model`` (with ``state`` and ``fsm_state``); returns the row that fired,
         or None if no guard held. An event with no row from the state raises ``MachineError``."""
-        row = self._events[event].fire(model, ctx=ctx)
+        row = self._events[event].fire(model, ctx)
         if row is None:
             return None
         step = self._steps[id(row)]
@@ -98,7 +97,7 @@ def accepting(book: Rulebook, event: Event) -> frozenset[State]:
 def _transition(rule: Rule, predicates: dict[Guard, Predicate]) -> dict[str, object]:
     spec: dict[str, object] = {"trigger": rule.event.value, "source": rule.source.value, "dest": rule.dest.value}
     if rule.guard is not None:
-        spec["conditions"] = [_condition(predicates[rule.guard])]
+        spec["conditions"] = [predicates[rule.guard]]  # called with the Context, by position or as ``ctx``
     return spec
 
 
@@ -111,10 +110,3 @@ def _step(book: Rulebook, rule: Rule) -> Step:
         actions=(*rule.effects, *book.state(rule.dest).on_enter),
         guard_label=book.guard(rule.guard).label if rule.guard is not None else None,
     )
-
-
-def _condition(predicate: Predicate) -> Callable[..., bool]:
-    def holds(*, ctx: Context) -> bool:
-        return predicate(ctx)
-
-    return holds

@@ -126,8 +126,9 @@ class Notifier:
         self._delivering = threading.Lock()
 
     def preload(self, pending: Callable[[str], list[Envelope]]) -> None:
-        """Queue, ahead of anything new, what a previous run stored but never delivered."""
-        with self._lock:
+        """Queue, ahead of anything new, what a previous run stored but never delivered. Not while a
+        delivery runs: it pops, unlocked, the envelope it has just emitted from the front."""
+        with self._delivering, self._lock:
             for name, queue in zip(self.names, self._queues, strict=True):
                 queue.extendleft(reversed(pending(name)))
 
@@ -159,14 +160,11 @@ class Notifier:
             try:
                 sink.emit(queue[0])
             except Exception as error:
-                self._failures[index] += 1
-                if self._failures[index] == 1:
-                    logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
-                doublings = min(self._failures[index] - 1, 32)  # past the cap anyway; 2.0 ** 1024 overflows
-                wait = min(self.max_backoff, self.first_backoff * 2**doublings)
+                wait = self._failed(index, sink, error)
                 break
-            with self._lock:
-                delivered.append(queue.popleft()["message_id"])
+            # No lock: only the drainer pops (under ``_delivering``), publishers append at the other
+            # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
+            delivered.append(queue.popleft()["message_id"])
             if self._failures[index]:
                 logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                 self._failures[index] = 0
@@ -175,6 +173,15 @@ class Notifier:
                 self._acknowledge(self.names[index], delivered)
             except Exception as error:  # delivered twice after a restart is fine: ids are kept for dedup
                 logger.warning("could not mark {} notifications delivered ({})", len(delivered), error)
+        return wait
+
+    def _failed(self, index: int, sink: Sink, error: Exception) -> float:
+        """Count the sink's failure; returns how long to wait before offering it the envelope again."""
+        self._failures[index] += 1
+        if self._failures[index] == 1:
+            logger.warning("notification sink {} failed ({}); will retry, nothing is dropped", sink, error)
+        doublings = min(self._failures[index] - 1, 32)  # past the cap anyway; 2.0 ** 1024 overflows
+        wait: float = min(self.max_backoff, self.first_backoff * 2**doublings)
         return wait
 
 

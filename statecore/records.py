@@ -31,11 +31,32 @@ def iso(moment: datetime | None) -> str | None:
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % fields  # noqa: UP031 (faster than an f-string here)
 
 
-def uuid4_text(bits: int) -> str:
-    """``str(uuid.UUID(int=bits, version=4))`` without building the UUID object (twice as fast)."""
-    bits = (bits & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76
-    text = f"{bits:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+_UUID_WIDTH = 37
+"""A uuid's 36 characters and the newline that parts it from the next, in ``uuid4_texts``."""
+_UUID_PLACES = tuple(
+    (digit, digit + (digit >= 8) + (digit >= 12) + (digit >= 16) + (digit >= 20)) for digit in range(32)
+)
+"""(hex digit of the 128 bits, its place in the text): a dash before digits 8, 12, 16 and 20."""
+_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")
+"""Digit 16 with its top two bits set to 10, the RFC 4122 variant."""
+
+
+def uuid4_texts(bits: int, count: int) -> list[str]:
+    """``count`` uuid4 texts from ``128 * count`` random bits, the last one from the lowest 128 bits.
+
+    Each is ``str(uuid.UUID(int=chunk, version=4))`` of its 128-bit chunk. ``getrandbits(128 * n)``
+    fills its result from the lowest bits up, so popping from the end yields the texts of ``n``
+    successive ``getrandbits(128)`` draws, in order. Every notification needs one: formatting them
+    a column at a time (a slice assignment per hex digit, in C) costs a quarter of formatting each, or less.
+    """
+    digits = bits.to_bytes(16 * count, "big").hex().encode()
+    text = bytearray(b"-" * (_UUID_WIDTH * count))
+    text[_UUID_WIDTH - 1 :: _UUID_WIDTH] = b"\n" * count
+    for digit, place in _UUID_PLACES:
+        text[place::_UUID_WIDTH] = digits[digit::32]
+    text[14::_UUID_WIDTH] = b"4" * count  # the version
+    text[19::_UUID_WIDTH] = digits[16::32].translate(_VARIANT)
+    return text.decode().splitlines()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from statecore.attempts import Attempts, Current, Outcomes, ThreadAttempts, Virt
 from statecore.clock import Clock, RealClock, VirtualClock
 from statecore.notify import DeliveryThread, Notifier
 from statecore.probes import Prober
-from statecore.records import uuid4_text
+from statecore.records import uuid4_texts
 from statecore.timers import JobKind, Timers, VirtualScheduler, background_scheduler, job_id_of
 from statecore.workers import DaemonWorkers
 
@@ -33,6 +33,8 @@ REAL_TIME_EXPIRY_RESOLUTION = timedelta(milliseconds=50)
 """Real-time expiries that lie this close together share one run of the expiry job (see deadlines.py)."""
 STATS_WORKERS = 8
 """Threads for the stats polls of volumes entering ``up`` in real time (APScheduler's pool had 10)."""
+MESSAGE_ID_BATCH = 512
+"""Message ids formatted at a time (``uuid4_texts``)."""
 
 
 class Delivery(Protocol):
@@ -66,7 +68,9 @@ class Runtime(Protocol):
     @property
     def expiry_resolution(self) -> timedelta: ...
 
-    def message_id(self) -> str: ...
+    @property
+    def message_id(self) -> Callable[[], str]:
+        """A new uuid4 text per call; the engine calls it under its lock."""
 
     def attempts(self, deliver: Outcomes, current: Current) -> Attempts: ...
 
@@ -81,9 +85,7 @@ class RealRuntime:
         self.timers = Timers(self.clock, background_scheduler())
         self.prober = Prober(threaded=True)
         self.expiry_resolution = REAL_TIME_EXPIRY_RESOLUTION
-
-    def message_id(self) -> str:
-        return uuid4_text(int.from_bytes(os.urandom(16)))
+        self.message_id = MessageIds(lambda bits: int.from_bytes(os.urandom(bits // 8)))
 
     def attempts(self, deliver: Outcomes, current: Current) -> Attempts:
         """A pool that grows past stuck driver calls: a driver stuck on dead storage blocks nothing."""
@@ -103,11 +105,8 @@ class VirtualRuntime:
         self.timers = Timers(self.clock, VirtualScheduler(self.clock))
         self.prober = Prober(threaded=False)
         self.expiry_resolution = timedelta(0)
-        self._ids = random.Random(seed)
-
-    def message_id(self) -> str:
+        self.message_id = MessageIds(random.Random(seed).getrandbits)
         """Seeded, so a replay sends byte-identical notifications."""
-        return uuid4_text(self._ids.getrandbits(128))
 
     def attempts(self, deliver: Outcomes, current: Current) -> Attempts:
         """Inline: an attempt runs the moment it is launched, so it is always the current one."""
@@ -125,6 +124,24 @@ def runtime_for(clock: Clock | None, seed: int = 0) -> Runtime:
     if isinstance(clock, VirtualClock):
         return VirtualRuntime(clock, seed)
     return RealRuntime(clock)
+
+
+class MessageIds:
+    """uuid4 texts from ``draw`` (random bits: ``os.urandom``, or a seeded generator), formatted
+    ``MESSAGE_ID_BATCH`` at a time. The ids are those of one ``draw(128)`` per id: a seeded
+    ``getrandbits(128 * n)`` holds ``n`` successive 128-bit draws (``uuid4_texts``). Two threads never
+    get one id: a list's ``pop`` is atomic (two that find it empty at once each draw a batch)."""
+
+    def __init__(self, draw: Callable[[int], int]) -> None:
+        self._draw = draw
+        self._ready: list[str] = []
+
+    def __call__(self) -> str:
+        try:
+            return self._ready.pop()
+        except IndexError:
+            self._ready = ready = uuid4_texts(self._draw(128 * MESSAGE_ID_BATCH), MESSAGE_ID_BATCH)
+            return ready.pop()
 
 
 class InlineDelivery:

@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         adds it to an instant, and building a timedelta costs more than the addition."""
         return timedelta(seconds=self.service_down_time)
 
+    @cached_property
+    def init_windows(self) -> dict[str, timedelta]:
+        """Each binary's init timeout as a timedelta, built once: every attempt arms its timeout."""
+        return {
+            "volume": timedelta(seconds=self.init_timeout),
+            "backup": timedelta(seconds=self.backup_initialization_timeout),
+        }
+
     def init_timeout_for(self, binary: str) -> float:
         return self.backup_initialization_timeout if binary == "backup" else self.init_timeout
 

@@ -96,7 +96,8 @@ _UNRANKED = len(SAME_INSTANT_ORDER)
 
 
 def job_id_of(kind: JobKind, *key: str) -> str:
-    return "|".join((kind.value, *key))
+    """``kind`` joined as it is: its ``.value`` (an Enum property) cost more than the join."""
+    return "|".join((kind, *key))
 
 
 def _rank(job_id: str) -> int:
@@ -178,26 +179,31 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
     def remove_job(self, job_id: str) -> None:
         if self._jobs_index.pop(job_id, None) is None:
             raise JobLookupError(job_id)
-        self._compact_if_stale()
+        if len(self._heap) > 2 * len(self._jobs_index) + 64:
+            self._compact()
 
     def remove_all_jobs(self) -> None:
         self._jobs_index, self._heap = {}, []
 
     def _put(self, job: Job) -> None:
-        timestamp = None if job.next_run_time is None else job.next_run_time.timestamp()
+        """Every job armed comes here: ``_key`` and ``_rank`` are written out, two calls fewer."""
+        job_id, when = job.id, job.next_run_time
+        timestamp = None if when is None else when.timestamp()
         sequence = next(self._sequence)
-        self._jobs_index[job.id] = (job, timestamp, sequence)
-        heapq.heappush(self._heap, (_key(timestamp), _rank(job.id), job.id, sequence))
-        self._compact_if_stale()
+        self._jobs_index[job_id] = (job, timestamp, sequence)
+        rank = _RANK.get(job_id.partition("|")[0], _UNRANKED)
+        heapq.heappush(self._heap, (math.inf if timestamp is None else timestamp, rank, job_id, sequence))
+        if len(self._heap) > 2 * len(self._jobs_index) + 64:
+            self._compact()
 
     def _is_current(self, entry: tuple[float, int, str, int]) -> bool:
         current = self._jobs_index.get(entry[2])
         return current is not None and current[2] == entry[3]
 
-    def _compact_if_stale(self) -> None:
-        if len(self._heap) > 2 * len(self._jobs_index) + 64:
-            self._heap = [(_key(ts), _rank(job_id), job_id, seq) for job_id, (_, ts, seq) in self._jobs_index.items()]
-            heapq.heapify(self._heap)
+    def _compact(self) -> None:
+        """Stale entries outnumber the live ones: rebuild the heap from the index."""
+        self._heap = [(_key(ts), _rank(job_id), job_id, seq) for job_id, (_, ts, seq) in self._jobs_index.items()]
+        heapq.heapify(self._heap)
 
 
 def _key(timestamp: float | None) -> float:

@@ -126,7 +126,7 @@ class MemoryStore:
         *,
         status: bool = False,
     ) -> None:
-        sid, message_id, outbox = state.id, envelope["message_id"], self._outbox
+        sid, message_id, outbox = service_id(state.binary, state.host), envelope["message_id"], self._outbox
         previous = self._services.get(sid)
         if self.shared and previous is not None and previous.generation != state.generation:
             raise Fenced([sid])
@@ -190,9 +190,10 @@ class MemoryStore:
             self._outbox.setdefault(sink, {})[envelope["message_id"]] = envelope
 
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
-        box = self._outbox.get(sink, {})
-        for message_id in message_ids:
-            box.pop(message_id, None)
+        box = self._outbox.get(sink)
+        if box is not None:
+            for message_id in message_ids:
+                box.pop(message_id, None)
 
     def pending(self, sink: str) -> list[dict[str, Any]]:
         return [dict(envelope) for envelope in self._outbox.get(sink, {}).values()]
