@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from functools import partial
 
@@ -28,7 +28,7 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.recorded = 0
 
-    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Collection[str]:
         self.recorded += len(leases)
         return super().record_heartbeats(leases, at)
 

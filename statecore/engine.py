@@ -123,7 +123,8 @@ class Engine:
                 return
             self._started_at = self.clock.now()
             self.timers.start()
-            self.notifier.preload(self.store.pending)
+            owned = frozenset(self.registry.services)  # not another host's: leases.py
+            self.notifier.preload(lambda sink: self.store.pending(sink, owned))
             self.ledger.delivery.start()
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)

@@ -92,8 +92,9 @@ class Leases:
             if service.state is not _STARTING:
                 self.registry.adopted.add(sid)
         for sid, holder in claim.held.items():
+            if sid not in self.waiting:  # said once, not at every look
+                logger.warning("standby for {}: driven by {} (lease until {})", sid, holder.owner, iso(holder.until))
             self.waiting[sid] = by_id[sid]
-            logger.warning("standby for {}: driven by {} (lease until {})", sid, holder.owner, iso(holder.until))
         return [by_id[sid] for sid in claim.granted]
 
     # -- the lease job ----------------------------------------------------------------------
@@ -114,7 +115,9 @@ class Leases:
             for service in taken:
                 logger.warning("{}: taken over (generation {}); its previous engine's lease expired", service.id,
                                service.generation)  # fmt: skip
-            if taken:
+            if taken:  # what their previous engine left undelivered is theirs to send now
+                ids = frozenset(service.id for service in taken)
+                self.notifier.preload(lambda sink: self.store.pending(sink, ids))
                 self.on_taken(taken)
         self.jobs.settle()
 

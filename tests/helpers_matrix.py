@@ -8,7 +8,7 @@ outcome that much later, so every run replays exactly.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -86,7 +86,7 @@ class BlockingStore(MemoryStore):
         super().__init__()
         self.blocked: set[str] = set()
 
-    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Collection[str]:
         return super().record_heartbeats({sid: gen for sid, gen in leases.items() if sid not in self.blocked}, at)
 
 

@@ -45,8 +45,10 @@ class Harness:
         sinks: Sequence[Any] = (),
         start: datetime | None = None,
         owner: str | None = None,
+        seed: int = 0,
         **settings: Any,
     ) -> None:
+        """``seed``: of the message ids too, so engines sharing one store need different ones."""
         self.sink = MemorySink()
         self.engine = Engine.virtual_time(
             start or DEFAULT_VIRTUAL_START,
@@ -54,6 +56,7 @@ class Harness:
             sinks=[self.sink, *sinks],
             store=store or MemoryStore(),
             owner=owner,
+            seed=seed,
         )
         self.clock = self.engine.clock
 

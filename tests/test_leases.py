@@ -7,7 +7,7 @@ that is "stopped" (SIGSTOP) is one whose clock is not advanced, and it carries o
 from __future__ import annotations
 
 import pytest
-from support import Harness, chain_breaks
+from support import FlakySink, Harness, chain_breaks
 
 from statecore.leases import ServiceHeld
 from statecore.store import Fenced, MemoryStore
@@ -19,7 +19,7 @@ SETTINGS = {"report_interval": 1, "service_down_time": 5, "lease_time": 3}
 
 
 def engine_on(store: MemoryStore, owner: str, **settings: object) -> Harness:
-    harness = Harness(store=store, owner=owner, **{**SETTINGS, **settings})
+    harness = Harness(store=store, owner=owner, seed=len(owner), **{**SETTINGS, **settings})
     harness.add("node1@lvm", "volume", ScriptedDriver(["ok"], clock=harness.clock))
     return harness
 
@@ -122,3 +122,27 @@ def test_sql_store_claims_fences_and_renews_by_generation(tmp_path):
         first.engine.fire("node1@lvm", "driver_lost")
     assert a.history(SID) == before and a.load(SID).owner == "hostb"
     assert first.engine.service_list() == []
+
+
+def test_an_engine_resends_only_its_own_services_notifications_and_a_takeover_sends_the_lost_ones():
+    store = MemoryStore(shared=True)
+    down_bus = FlakySink(failures=10**6)  # the owner's bus never takes anything: its rows stay
+    owner = Harness(store=store, owner="hosta", sinks=[down_bus], **SETTINGS)
+    owner.add("node1@lvm", "volume", ScriptedDriver(["ok"], clock=owner.clock))
+    owner.engine.start()
+    owner.engine.advance(2)
+    left = [envelope["message_id"] for envelope in store.pending("FlakySink")]
+    assert left  # starting, initializing, up: undelivered
+
+    bus = FlakySink(failures=0)
+    other = Harness(store=store, owner="hostb", sinks=[bus], seed=1, standby=True, **SETTINGS)
+    other.add("node2@lvm", "volume", ScriptedDriver(["ok"], clock=other.clock))
+    other.add("node1@lvm", "volume", ScriptedDriver(["ok"], clock=other.clock))
+    other.engine.start()
+    other.engine.advance(0)
+    assert {e["payload"]["host"] for e in bus.envelopes} == {"node2@lvm"}  # not hosta's service's
+    assert {e["message_id"] for e in store.pending("FlakySink")} >= set(left)
+
+    other.engine.advance(7)  # hosta stopped at 2 s, its lease ran to 5 s: hostb takes node1 over, and what it left
+    sent = [e["message_id"] for e in bus.envelopes]
+    assert set(left) <= set(sent)

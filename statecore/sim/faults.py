@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from statecore.store import MemoryStore
@@ -20,5 +20,5 @@ class BlockingHeartbeats(MemoryStore):
         super().__init__()
         self.blocked: set[str] = set()
 
-    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Collection[str]:
         return super().record_heartbeats({sid: gen for sid, gen in leases.items() if sid not in self.blocked}, at)

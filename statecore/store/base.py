@@ -7,7 +7,7 @@ crash can lose neither a transition nor its notification.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -196,7 +196,7 @@ class Store(Protocol):
         ``StoreUnavailable``, none. ``Fenced`` (none either) when a shared store's service was
         claimed by another engine since its entry's generation."""
 
-    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Collection[str]:
         """Record a batch of heartbeats, each service's only under its generation (service id ->
         generation); returns the ids actually recorded (raise: none were)."""
         ...
@@ -228,8 +228,10 @@ class Store(Protocol):
     def acknowledge(self, sink: str, message_ids: Sequence[str]) -> None:
         """Those envelopes reached that sink; drop them from its outbox."""
 
-    def pending(self, sink: str) -> list[dict[str, Any]]:
-        """Envelopes not yet delivered to ``sink``, oldest first (what a restart must re-send)."""
+    def pending(self, sink: str, service_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Envelopes not yet delivered to ``sink``, oldest first (what a restart must re-send); with
+        ``service_ids``, only theirs: an engine re-sends what its own services left, not another
+        host's (sinks of several hosts share names, and acknowledging would take them away)."""
         ...
 
     def purge(self, before: datetime) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,8 +142,11 @@ class MemoryStore:
                 box = outbox[sink] = {}
             box[message_id] = envelope
 
-    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
-        recorded = list(leases) if not self.shared else [sid for sid, gen in leases.items() if self._holds(sid, gen)]
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Collection[str]:
+        if not self.shared:  # every heartbeat is ours to record: no copy of a fleet-sized batch
+            self.heartbeats.update(dict.fromkeys(leases, at))
+            return leases.keys()
+        recorded = [sid for sid, generation in leases.items() if self._holds(sid, generation)]
         self.heartbeats.update(dict.fromkeys(recorded, at))
         return recorded
 
@@ -195,11 +198,16 @@ class MemoryStore:
             for message_id in message_ids:
                 box.pop(message_id, None)
 
-    def pending(self, sink: str) -> list[dict[str, Any]]:
-        return [dict(envelope) for envelope in self._outbox.get(sink, {}).values()]
+    def pending(self, sink: str, service_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        envelopes = self._outbox.get(sink, {}).values()
+        if service_ids is None:
+            return [dict(envelope) for envelope in envelopes]
+        return [dict(e) for e in envelopes if service_id(e["payload"]["binary"], e["payload"]["host"]) in service_ids]
 
     def purge(self, before: datetime) -> int:
         check_cutoff(before)
+        if not self._history or self._history[0].at >= before:
+            return 0  # appended in time order: nothing is old enough, and a long history is not rebuilt
         with self._rewriting:
             read = self._history[:]
             latest = {service_id(r.binary, r.host): index for index, r in enumerate(read)}

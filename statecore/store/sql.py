@@ -14,7 +14,7 @@ import math
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -279,7 +279,7 @@ class SqlStore:
             if outbox_rows:
                 connection.execute(_INSERT_OUTBOX, outbox_rows)
 
-    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Sequence[str]:
+    def record_heartbeats(self, leases: Mapping[str, int], at: datetime) -> Collection[str]:
         """One UPDATE per batch of 500 services, not one per service; each only under its generation."""
         values = {"updated_at": at, "last_ok": at, "heartbeat_db_at": self._db_now()}
         return self._for_leases(leases, values)
@@ -345,10 +345,12 @@ class SqlStore:
                 chunk = list(message_ids[start : start + BATCH])
                 connection.execute(delete(outbox).where(outbox.c.sink == sink, outbox.c.message_id.in_(chunk)))
 
-    def pending(self, sink: str) -> list[dict[str, Any]]:
+    def pending(self, sink: str, service_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Filtered here rather than in SQL: the outbox is small, and the list of ids may not be."""
+        query = select(outbox.c.envelope, outbox.c.service_id).where(outbox.c.sink == sink).order_by(outbox.c.seq)
         with self._tx() as connection:
-            rows = connection.execute(select(outbox.c.envelope).where(outbox.c.sink == sink).order_by(outbox.c.seq))
-            return [json.loads(body) for (body,) in rows]
+            rows = connection.execute(query).all()
+        return [json.loads(body) for body, sid in rows if service_ids is None or sid in service_ids]
 
     # -- retention ----------------------------------------------------------------------------
 
