@@ -138,8 +138,8 @@ class Engine:
         self.timers.shutdown()
         self._jobs.workers.stop()
         self._jobs.attempts.stop()
-        self.leases.release()
         self.ledger.delivery.stop()
+        self.leases.release()  # after the last delivery: a standby taking over re-sends what is left
 
     def __enter__(self) -> Engine:
         self.start()

@@ -349,11 +349,15 @@ class Jobs:
             for service in services
             if service.state is State.UP and service.driver is not None
         ]
-        changed = False
+        changed, registered = False, self.registry.services
         with self.lock:
             for service, value in answers:
-                if service.state is not State.UP or value == service.backend_state:
-                    continue  # it left up while its stats were asked for, or nothing changed
+                if (
+                    service.state is not State.UP
+                    or value == service.backend_state
+                    or registered.get(service.id) is not service
+                ):
+                    continue  # it left up (or this engine) while its stats were asked for, or nothing changed
                 service.backend_state = value
                 changed = changed or not self._backend_writes
                 self._backend_writes[service.id] = value
@@ -366,8 +370,11 @@ class Jobs:
         with self._write_order:
             with self.lock:
                 values, self._backend_writes = self._backend_writes, {}
+                services = self.registry.services
+                leases = {sid: services[sid].generation for sid in values if sid in services}
+                values = {sid: value for sid, value in values.items() if sid in leases}
             try:
-                self.ledger.store.set_backend_states(values)
+                self.ledger.store.set_backend_states(values, leases)
             except Exception as error:  # the next change, or the next transition's commit, writes them
                 logger.warning("backend_state of {} not stored ({})", ", ".join(sorted(values)), error)
 

@@ -36,9 +36,12 @@ from statecore.records import iso
 from statecore.registry import Registry
 from statecore.service import Service
 from statecore.settings import Settings
-from statecore.store import Claim, Holder, Store
+from statecore.store import Claim, Holder, ServiceState, Store, StoreUnavailable
 from statecore.table import State
 from statecore.timers import JobKind, job_id_of
+
+_CLAIMED = "another engine claimed this service; this engine stopped driving it"
+_UNRENEWED = "this engine could not renew its lease in time; it stopped driving the service"
 
 
 class ServiceHeld(StatecoreError):
@@ -68,22 +71,30 @@ class Leases:
 
     # -- claiming ---------------------------------------------------------------------------
 
-    def take(self, services: Sequence[Service], *, refuse: bool) -> list[Service]:
+    def take(self, services: Sequence[Service], *, refuse: bool, own: bool = True) -> list[Service]:
         """Claim ``services`` (new ones get a row first); those now ours have their stored state
         adopted and their generation set. The rest wait, or with ``refuse`` the claim is let go
-        and ``ServiceHeld`` names their holders. The caller holds the engine lock."""
+        and ``ServiceHeld`` names their holders. ``own``: a lease under this engine's own name is
+        taken too (a restart); a look for free leases does not, or two engines given one name
+        would take a service from each other at every look."""
         by_id = {service.id: service for service in services}
-        now, store = self.clock.now(), self.store
-        claim = store.claim(list(by_id), self.owner, self.settings.lease_time, now)
+        now, store, lease = self.clock.now(), self.store, self.settings.lease_time
+        claim = store.claim(list(by_id), self.owner, lease, now, own=own)
         if claim.held and refuse:
             store.release(claim.granted)
             raise ServiceHeld(_held_message(claim.held))
         missing = [by_id[sid] for sid in by_id if sid not in claim.granted and sid not in claim.held]
         if missing:  # never stored: a row first, then the same claim (another engine may win it)
             store.insert_new([service.stored(self.owner) for service in missing])
-            late = store.claim([service.id for service in missing], self.owner, self.settings.lease_time, now)
+            late = store.claim([service.id for service in missing], self.owner, lease, now, own=own)
             claim = Claim({**claim.granted, **late.granted}, {**claim.held, **late.held})
         stored = store.load_many(list(claim.granted))
+        if claim.granted and self._renewed is None:
+            self._renewed = now  # the claim started the lease: renewal counts from here
+        with self.lock:  # only the adoption: the store was asked without it
+            return self._adopt(by_id, claim, stored)
+
+    def _adopt(self, by_id: dict[str, Service], claim: Claim, stored: dict[str, ServiceState]) -> list[Service]:
         for sid, generation in claim.granted.items():
             service = by_id[sid]
             service.adopt(stored[sid])
@@ -108,37 +119,54 @@ class Leases:
 
     def on_lease(self) -> None:
         """Renew what is ours, drop what is not any more, and take over what has become free."""
-        self.renew()
-        if self.waiting:
-            with self.lock:
-                taken = self.take(list(self.waiting.values()), refuse=False)
-            for service in taken:
-                logger.warning("{}: taken over (generation {}); its previous engine's lease expired", service.id,
-                               service.generation)  # fmt: skip
-            if taken:  # what their previous engine left undelivered is theirs to send now
-                ids = frozenset(service.id for service in taken)
-                self.notifier.preload(lambda sink: self.store.pending(sink, ids))
-                self.on_taken(taken)
-        self.jobs.settle()
+        try:
+            self.renew()
+            if self.waiting:
+                self._take_free()
+        finally:
+            self.jobs.settle()
+
+    def _take_free(self) -> None:
+        try:
+            taken = self.take(list(self.waiting.values()), refuse=False, own=False)
+        except StoreUnavailable:
+            return  # the renewal has said the store is out; the next look tries again
+        for service in taken:
+            logger.warning("{}: taken over (generation {}); its lease was free", service.id, service.generation)
+        if taken:  # what their previous engine left undelivered is theirs to send now
+            ids = frozenset(service.id for service in taken)
+            self.notifier.preload(lambda sink: self.store.pending(sink, ids))
+            self.on_taken(taken)
 
     def renew(self) -> None:
         with self.lock:
             owned = {sid: service.generation for sid, service in self.registry.services.items()}
+        if not owned:
+            return
         sent = self.clock.now()
         try:
             lost = self.store.renew(owned, self.settings.lease_time, sent)
         except Exception as error:
-            if self._renewed is not None and sent - self._renewed > timedelta(seconds=self.settings.lease_time):
-                logger.error("leases not renewed for {:g} s ({}): another engine may drive these services now",
-                             (sent - self._renewed).total_seconds(), error)  # fmt: skip
-                self.jobs.ledger.fenced.update(owned)
+            self._unrenewed(owned, sent, error)
             return
         self._renewed = sent
         self.jobs.ledger.fenced.update(lost)
 
+    def _unrenewed(self, owned: dict[str, int], sent: datetime, error: Exception) -> None:
+        """Two looks without a renewal: by the next one the leases may have run out and another
+        engine claimed them, so this engine stops driving every service now (and takes them back
+        when the store answers, if they are still free)."""
+        silent = sent - (self._renewed or sent)
+        if silent < timedelta(seconds=self.settings.lease_time * 2 / 3):
+            logger.warning("leases not renewed ({}); trying again at the next look", error)
+            return
+        logger.error("leases not renewed for {:g} s ({}): this engine stops driving its {} services",
+                     silent.total_seconds(), error, len(owned))  # fmt: skip
+        self.drop(list(owned), why=_UNRENEWED)
+
     # -- letting go ---------------------------------------------------------------------------
 
-    def drop(self, sids: Sequence[str]) -> None:
+    def drop(self, sids: Sequence[str], why: str = _CLAIMED) -> None:
         """Stop driving services this engine no longer holds: no timer, no write, no late outcome."""
         dropped = []
         with self.lock:
@@ -149,16 +177,17 @@ class Leases:
                     self.waiting[sid] = service
                     dropped.append(service)
         for service in dropped:
-            logger.error("{}: fenced, another engine drives it now; this engine stopped driving it", service.id)
-            self._announce(service)
+            if why == _CLAIMED:  # one line each; a whole fleet cut off is said once, by the caller
+                logger.error("{}: fenced: another engine drives it now; this engine stopped driving it", service.id)
+            self._announce(service, why)
 
-    def _announce(self, service: Service) -> None:
+    def _announce(self, service: Service, why: str) -> None:
         envelope = {
             "message_id": self.message_id(), "publisher_id": f"{service.binary}.{service.host}",
             "event_type": f"{service.binary}.service.fenced", "priority": "WARN", "timestamp": iso(self.clock.now()),
             "payload": {"host": service.host, "binary": service.binary, "zone": service.zone, "owner": self.owner,
                         "generation": service.generation,
-                        "reason": "another engine claimed this service; this engine stopped driving it"},
+                        "reason": why},
         }  # fmt: skip
         try:
             self.store.enqueue(envelope, self.notifier.names)

@@ -74,7 +74,7 @@ class LiveView:
             listed = sorted((s for s in services if needs_attention(s)), key=_worst_first)
         shown = (
             tuple(sorted(counts.items())), sum(s.disabled for s in services), len(listed),
-            tuple(_looks(service) for service in listed[: self.rows]),
+            tuple(_looks(service) for service in listed[: self.rows]), len(self.engine.leases.waiting),
         )  # fmt: skip
         if shown == self._shown:
             return None
@@ -85,6 +85,8 @@ class LiveView:
         summary = ", ".join(f"{counts[state]} {state.value}" for state in SEVERITY if counts[state])
         disabled = sum(service.disabled for service in services)
         head = f"{len(services)} services: {summary}" + (f"; {disabled} disabled" if disabled else "")
+        if waiting := len(self.engine.leases.waiting):  # another engine drives them: leases.py
+            head += f"; standby for {waiting} driven by another engine"
         rows = [service.row(self.engine.owner, admin=True) for service in listed[: self.rows]]
         title = f"services of {self.engine.owner} (Ctrl-C stops)"
         if len(services) > self.rows:

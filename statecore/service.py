@@ -135,5 +135,5 @@ class Service:
         self.attempt, self.total_attempts = stored.attempt, stored.total_attempts
         self.last_delay, self.next_retry_at = stored.last_delay, stored.next_retry_at
         self.backend_state = stored.backend_state
-        if stored.last_error_type:
-            self.last_error = ErrorInfo(stored.last_error_type, stored.last_error_message or "")
+        error = stored.last_error_type
+        self.last_error = ErrorInfo(error, stored.last_error_message or "") if error else None

@@ -6,11 +6,16 @@ that is "stopped" (SIGSTOP) is one whose clock is not advanced, and it carries o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 import pytest
+from rich.console import Console
 from support import FlakySink, Harness, chain_breaks
 
 from statecore.leases import ServiceHeld
-from statecore.store import Fenced, MemoryStore
+from statecore.screen import LiveView
+from statecore.store import Fenced, MemoryStore, StoreUnavailable
 from statecore.store.sql import SqlStore
 from statecore.testing import ScriptedDriver
 
@@ -49,6 +54,9 @@ def test_a_standby_waits_then_takes_over_when_the_owner_stops_and_the_stopped_on
     advance_together(10, owner, standby)
     assert [row.state for row in owner.engine.service_list()] == ["up"]
     assert standby.engine.service_list() == []  # it waits: it drives nothing
+    console = Console(width=200, record=True, color_system=None)
+    console.print(LiveView(standby.engine, rows=5).changed())
+    assert "standby for 1 driven by another engine" in console.export_text()
     written = len(store.history(SID))
 
     standby.engine.advance(3 + 1)  # the owner is stopped (its clock stands still): its lease runs out
@@ -112,9 +120,9 @@ def test_sql_store_claims_fences_and_renews_by_generation(tmp_path):
     assert b.claim([SID], "hostb", 3, now).held[SID].owner == "hosta"
     with a.engine.begin() as connection:  # the owner's lease ran out on the database's clock
         connection.exec_driver_sql("UPDATE statecore_services SET lease_until = '2000-01-01 00:00:00.000000'")
-    taken = b.claim([SID], "hostb", 3, now)
-    assert taken.granted == {SID: generation + 1}
-    assert b.renew({SID: generation + 1}, 3, now) == set()
+    taken = b.claim([SID], "hostb", 3, now).granted[SID]
+    assert taken > generation
+    assert b.renew({SID: taken}, 3, now) == set()
     assert a.renew({SID: generation}, 3, now) == {SID}
     assert a.record_heartbeats({SID: generation}, now) == []
     before = a.history(SID)
@@ -146,3 +154,57 @@ def test_an_engine_resends_only_its_own_services_notifications_and_a_takeover_se
     other.engine.advance(7)  # hosta stopped at 2 s, its lease ran to 5 s: hostb takes node1 over, and what it left
     sent = [e["message_id"] for e in bus.envelopes]
     assert set(left) <= set(sent)
+
+
+def test_a_service_removed_and_registered_again_never_gets_a_generation_an_old_engine_holds(tmp_path):
+    url = f"sqlite:///{tmp_path / 'aba.sqlite'}"
+    old = Harness(store=SqlStore(url), owner="hosta", **SETTINGS)
+    old.add("node1@lvm", "volume", old.driver("recoverable"))
+    old.engine.start()
+    old.engine.advance(2)
+    held = old.engine.registry.services[SID].generation
+    store = SqlStore(url)
+    store.remove_service(SID, 0.001)  # an admin removes it: it has not heartbeated
+    new = Harness(store=store, owner="hostb", seed=1, **SETTINGS)
+    new.add("node1@lvm", "volume", new.driver("ok"))
+    assert store.load(SID).generation > held
+    assert store.renew({SID: held}, 3, new.engine.now()) == {SID}
+    with pytest.raises(Fenced):
+        old.engine.fire("node1@lvm", "reset")
+    assert store.load(SID).owner == "hostb"
+
+
+def test_two_engines_given_one_name_do_not_take_a_service_from_each_other_at_every_look():
+    store = MemoryStore(shared=True)
+    first = engine_on(store, "samehost", standby=True)
+    first.engine.start()
+    advance_together(2, first)
+    second = engine_on(store, "samehost", standby=True)  # a restart: its own name's lease is taken
+    second.engine.start()
+    advance_together(20, first, second)
+    assert store.load(SID).generation == second.engine.registry.services[SID].generation
+    assert first.engine.service_list() == [] and len(second.engine.service_list()) == 1
+    assert first.sink.event_types().count("volume.service.fenced") == 1
+
+
+def test_an_engine_cut_off_from_the_store_stops_driving_before_its_lease_can_run_out():
+    store = BrokenRenewals(shared=True)
+    owner = engine_on(store, "hosta")
+    owner.engine.start()
+    owner.engine.advance(0.5)
+    store.broken = True  # before its first renewal
+    owner.engine.advance(2)  # two looks (every 1 s) without a renewal: 2/3 of its 3 s lease
+    assert owner.engine.service_list() == []
+    assert "volume.service.fenced" in owner.sink.event_types()
+    store.broken = False
+    owner.engine.advance(2)  # its own lease ran out at 3 s and nobody took it: it takes it back
+    assert [row.host for row in owner.engine.service_list()] == ["node1@lvm"]
+
+
+class BrokenRenewals(MemoryStore):
+    broken = False
+
+    def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
+        if self.broken:
+            raise StoreUnavailable("store write failed: connection refused")
+        return super().renew(leases, lease, now)

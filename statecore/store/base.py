@@ -164,11 +164,12 @@ class Store(Protocol):
         """Disable or enable a service (False: no such service); transitions never overwrite this."""
         ...
 
-    def set_backend_state(self, sid: str, value: str | None) -> None:
-        """A volume's latest polled backend_state, between transitions."""
+    def set_backend_state(self, sid: str, value: str | None, generation: int) -> None:
+        """A volume's latest polled backend_state, between transitions, under its generation."""
 
-    def set_backend_states(self, values: Mapping[str, str | None]) -> None:
-        """Many volumes' latest polled backend_state, in one transaction (a fleet coming up)."""
+    def set_backend_states(self, values: Mapping[str, str | None], leases: Mapping[str, int]) -> None:
+        """Many volumes' latest polled backend_state, in one transaction (a fleet coming up); a
+        service no longer held under its generation in ``leases`` is left alone (fenced)."""
 
     def statuses(self, sids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
         """(disabled, reason) of those services, as admins last set them, from any host."""
@@ -210,9 +211,10 @@ class Store(Protocol):
     def insert_new(self, states: Sequence[ServiceState]) -> None:
         """Insert the services that have no row yet, unowned; rows that exist are left alone."""
 
-    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime) -> Claim:
-        """Take the services whose lease is free, expired, or ``owner``'s own (a restart), each
-        with its generation raised by one; report the others' holders. Existing rows only."""
+    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime, *, own: bool = True) -> Claim:
+        """Take the services whose lease is free, expired, or (with ``own``: a restart) ``owner``'s
+        own, all under the next generation, one never handed out before; report the others'
+        holders. Existing rows only."""
         ...
 
     def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:

@@ -34,6 +34,8 @@ class MemoryStore:
     def __init__(self, *, shared: bool = False) -> None:
         self.shared = shared
         self._leases: dict[str, Holder] = {}
+        self._generation = 0
+        """The last generation handed out: one per claim, never twice."""
         self._services: dict[str, ServiceState] = {}
         self._history: list[TransitionRecord] = []
         self._outbox: dict[str, dict[str, Envelope]] = {}
@@ -100,13 +102,13 @@ class MemoryStore:
         self._status_version += 1
         return True
 
-    def set_backend_state(self, sid: str, value: str | None) -> None:
-        self.set_backend_states({sid: value})
+    def set_backend_state(self, sid: str, value: str | None, generation: int) -> None:
+        self.set_backend_states({sid: value}, {sid: generation})
 
-    def set_backend_states(self, values: Mapping[str, str | None]) -> None:
+    def set_backend_states(self, values: Mapping[str, str | None], leases: Mapping[str, int]) -> None:
         for sid, value in values.items():
             state = self._services.get(sid)
-            if state is not None:
+            if state is not None and (not self.shared or state.generation == leases[sid]):
                 state.backend_state = value
 
     def statuses_version(self) -> int | None:
@@ -159,18 +161,18 @@ class MemoryStore:
     def insert_new(self, states: Sequence[ServiceState]) -> None:
         self.save_many([state for state in states if state.id not in self._services])
 
-    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime) -> Claim:
+    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime, *, own: bool = True) -> Claim:
         granted, held = {}, {}
+        self._generation += 1
         for sid in sids:
             holder, state = self._leases.get(sid), self._services.get(sid)
             if state is None:
                 continue  # never stored: the caller inserts it first
-            if self.shared and holder is not None and holder.owner != owner and holder.until >= now:
+            if self.shared and holder is not None and (holder.owner != owner or not own) and holder.until >= now:
                 held[sid] = holder
                 continue
-            state.generation += 1
+            state.generation = granted[sid] = self._generation
             state.owner = owner
-            granted[sid] = state.generation
             self._leases[sid] = Holder(owner, now + timedelta(seconds=lease))
         return Claim(granted, held)
 

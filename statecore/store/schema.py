@@ -109,3 +109,12 @@ outbox = Table(
     Column("envelope", Text, nullable=False),
     Index("ix_statecore_outbox_sink", "sink", "seq"),
 )
+
+claims = Table(
+    "statecore_claims",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", Integer, nullable=False),
+)
+"""One row: the last generation handed out. Every claim takes the next, for all the services it
+takes, so a generation is never handed out twice, even to a service removed and registered again."""

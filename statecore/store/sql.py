@@ -37,7 +37,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -62,11 +61,11 @@ from statecore.store.base import (
     unknown_service,
 )
 from statecore.store.health import StoreHealth
-from statecore.store.schema import UtcDateTime, history, outbox, services
+from statecore.store.schema import UtcDateTime, claims, history, outbox, services
 from statecore.table import AdminAction, Event, State
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-OUR_TABLES = {"alembic_version", "statecore_services", "statecore_history", "statecore_outbox"}
+OUR_TABLES = {"alembic_version", "statecore_services", "statecore_history", "statecore_outbox", "statecore_claims"}
 BATCH = 500
 PURGE_BATCH = 2000
 """History rows one purge transaction deletes: on SQLite a transaction holds the only write lock,
@@ -215,12 +214,12 @@ class SqlStore:
             ).rowcount
         return bool(changed)
 
-    def set_backend_state(self, sid: str, value: str | None) -> None:
-        self.set_backend_states({sid: value})
+    def set_backend_state(self, sid: str, value: str | None, generation: int) -> None:
+        self.set_backend_states({sid: value}, {sid: generation})
 
-    def set_backend_states(self, values: Mapping[str, str | None]) -> None:
+    def set_backend_states(self, values: Mapping[str, str | None], leases: Mapping[str, int]) -> None:
         if values:
-            rows = [{"b_id": sid, "backend_state": value} for sid, value in values.items()]
+            rows = [{"b_id": sid, "backend_state": value, "b_generation": leases[sid]} for sid, value in values.items()]
             with self._tx() as connection:
                 connection.execute(_SET_BACKEND_STATE, rows)
 
@@ -285,14 +284,20 @@ class SqlStore:
         return self._for_leases(leases, values)
 
     def _for_leases(self, leases: Mapping[str, int], values: Mapping[str, Any]) -> list[str]:
-        """Update the rows still held under these generations; returns their ids."""
+        """Update the rows still held under these generations; returns their ids. One statement per
+        generation and batch of 500 (``id IN (…) AND generation = g``, through the primary key): a
+        fleet claimed together shares a generation, and a row-value ``IN`` of pairs made PostgreSQL
+        test every pair against every row."""
+        by_generation: dict[int, list[str]] = {}
+        for sid, generation in leases.items():
+            by_generation.setdefault(generation, []).append(sid)
         done: list[str] = []
-        pairs = list(leases.items())
         with self._tx() as connection:
-            for start in range(0, len(pairs), BATCH):
-                held = tuple_(services.c.id, services.c.generation).in_(pairs[start : start + BATCH])
-                statement = update(services).where(held).values(**values).returning(services.c.id)
-                done += connection.execute(statement).scalars()
+            for generation, sids in by_generation.items():
+                for start in range(0, len(sids), BATCH):
+                    held = services.c.id.in_(sids[start : start + BATCH]), services.c.generation == generation
+                    statement = update(services).where(*held).values(**values).returning(services.c.id)
+                    done += connection.execute(statement).scalars()
         return done
 
     # -- leases -------------------------------------------------------------------------------
@@ -302,20 +307,24 @@ class SqlStore:
             with self._tx() as connection:
                 connection.execute(self._insert_new, [_state_values(state) for state in states])
 
-    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime) -> Claim:
-        """One UPDATE ... RETURNING per batch of 500: whatever it did not take, another engine holds."""
+    def claim(self, sids: Sequence[str], owner: str, lease: float, now: datetime, *, own: bool = True) -> Claim:
+        """One generation from ``statecore_claims`` for the whole claim, then one UPDATE ... RETURNING
+        per batch of 500: whatever it did not take, another engine holds."""
         granted: dict[str, int] = {}
-        free = or_(services.c.lease_until.is_(None), services.c.lease_until < self._db_now(), services.c.owner == owner)
-        take = {"owner": owner, "generation": services.c.generation + 1, "lease_until": self._db_later(lease)}
+        free = [services.c.lease_until.is_(None), services.c.lease_until < self._db_now()]
+        if own:
+            free.append(services.c.owner == owner)
+        ordered = sorted(sids)  # rows locked in one order by every engine: no deadlock between claims
         with self._tx() as connection:
-            for start in range(0, len(sids), BATCH):
-                chunk = list(sids[start : start + BATCH])
-                statement = update(services).where(services.c.id.in_(chunk), free).values(**take)
+            generation = connection.execute(_NEXT_GENERATION).scalar_one()
+            take = {"owner": owner, "generation": generation, "lease_until": self._db_later(lease)}
+            for start in range(0, len(ordered), BATCH):
+                chunk = ordered[start : start + BATCH]
+                statement = update(services).where(services.c.id.in_(chunk), or_(*free)).values(**take)
                 granted.update(
-                    (sid, gen)
-                    for sid, gen in connection.execute(statement.returning(services.c.id, services.c.generation))
+                    dict.fromkeys(connection.execute(statement.returning(services.c.id)).scalars(), generation)
                 )
-            rest = [sid for sid in sids if sid not in granted]
+            rest = [sid for sid in ordered if sid not in granted]
             query = select(services.c.id, services.c.owner, services.c.lease_until).where(services.c.id.in_(rest))
             held = {sid: Holder(holder, until) for sid, holder, until in connection.execute(query)} if rest else {}
         return Claim(granted, held)
@@ -507,7 +516,12 @@ def _purge_statement(before: datetime) -> Any:
     return delete(history).where(history.c.seq.in_(oldest.limit(PURGE_BATCH).scalar_subquery()))
 
 
-_SET_BACKEND_STATE = update(services).where(services.c.id == bindparam("b_id"))
+_SET_BACKEND_STATE = update(services).where(
+    services.c.id == bindparam("b_id"), services.c.generation == bindparam("b_generation")
+)
+_NEXT_GENERATION = (
+    update(claims).where(claims.c.id == 1).values(generation=claims.c.generation + 1).returning(claims.c.generation)
+)
 _INSERT_HISTORY = insert(history)
 _INSERT_OUTBOX = insert(outbox)
 
