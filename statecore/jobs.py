@@ -250,9 +250,11 @@ class Jobs:
         when = self.refused(service, "start", failure)
         self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self.bring_up, service, recover)
 
-    def _recover(self, service: Service) -> None:
-        """Derive the timers of a stored service; an overdue retry or expiry fires at once."""
-        if service.state is not State.FAILED_PERMANENT:
+    def _recover(self, service: Service, *, resume: bool = False) -> None:
+        """Derive the timers of a stored service; an overdue retry or expiry fires at once.
+        ``resume``: this engine's own service, back after a lapse in which nobody else claimed it
+        (leases.py): its driver is the one it had, so an ``up`` one carries on without ``restart``."""
+        if service.state is not State.FAILED_PERMANENT and not resume:
             service.load_driver()
         with self.lock:
             state, now = service.state, self.clock.now()
@@ -264,8 +266,21 @@ class Jobs:
             if state is State.INITIALIZING:
                 interrupted = Interrupted(f"interrupted: the engine stopped during attempt {service.attempt}")
                 self.apply(service, Event.INIT_FAILED, strict=True, error=interrupted)
-            elif service.initialized and state in (State.UP, State.DOWN):
+            elif service.initialized and state in (State.UP, State.DOWN) and not resume:
                 self.apply(service, Event.RESTART, strict=True)
+
+    def resume(self, services: Sequence[Service]) -> None:
+        """Services this engine dropped when it could not renew, and took back unchanged."""
+        with self.lock:
+            for service in services:
+                for group in self.registry.add(service):
+                    self.arm_group(group)
+        for service in services:
+            try:
+                self._recover(service, resume=True)
+            except StoreUnavailable as failure:
+                self._start_later(service, True, failure)
+        self.settle()
 
     # -- attempts, retries and the expiry watchdog ---------------------------------------------
 

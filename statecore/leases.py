@@ -68,6 +68,8 @@ class Leases:
         """Services another engine drives: a standby's, and those this engine lost."""
         self._renewed: datetime | None = None
         """When the last renewal that reached the store was sent (this engine's clock)."""
+        self._dropped: dict[str, int] = {}
+        """Services dropped, with the generation they had: unchanged in the store, they come back."""
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -89,8 +91,8 @@ class Leases:
             late = store.claim([service.id for service in missing], self.owner, lease, now, own=own)
             claim = Claim({**claim.granted, **late.granted}, {**claim.held, **late.held})
         stored = store.load_many(list(claim.granted))
-        if claim.granted and self._renewed is None:
-            self._renewed = now  # the claim started the lease: renewal counts from here
+        if claim.granted:
+            self._renewed = now  # the claim started these leases: renewal counts from here
         with self.lock:  # only the adoption: the store was asked without it
             return self._adopt(by_id, claim, stored)
 
@@ -121,10 +123,30 @@ class Leases:
         """Renew what is ours, drop what is not any more, and take over what has become free."""
         try:
             self.renew()
+            if self._dropped:
+                self._take_back()
             if self.waiting:
                 self._take_free()
         finally:
             self.jobs.settle()
+
+    def _take_back(self) -> None:
+        """Services dropped for want of a renewal that nobody claimed meanwhile carry on as they
+        were (no ``restart``): the store answers again, and their drivers never left this engine."""
+        now = self.clock.now()
+        try:
+            taken = self.store.reclaim(self._dropped, self.owner, self.settings.lease_time, now)
+        except StoreUnavailable:
+            return
+        self._dropped = {}
+        if taken:
+            self._renewed = now
+            with self.lock:
+                resumed = [self.waiting.pop(sid) for sid in taken]
+                for service in resumed:
+                    service.generation = taken[service.id]
+            logger.warning("store answers again: this engine drives its {} services on", len(resumed))
+            self.jobs.resume(resumed)
 
     def _take_free(self) -> None:
         try:
@@ -175,6 +197,7 @@ class Leases:
                 if service is not None:
                     self.jobs.forget(service)
                     self.waiting[sid] = service
+                    self._dropped[sid] = service.generation
                     dropped.append(service)
         for service in dropped:
             if why == _CLAIMED:  # one line each; a whole fleet cut off is said once, by the caller

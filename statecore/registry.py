@@ -82,15 +82,15 @@ class Registry:
         self._hosts: dict[str, tuple[Service, ...]] = {}
 
     def add(self, service: Service) -> list[GroupKey]:
-        """Register ``service``; returns the groups it is the first member of (their jobs are new)."""
+        """Register ``service``; returns the groups it is the first member of ever (their jobs are new)."""
         self.services[service.id] = service
         self._hosts[service.host] = (*self._hosts.get(service.host, ()), service)
         new = []
         for key in groups_of(service):
-            members = self.groups.setdefault(key, {})
-            members[service.id] = service
-            if len(members) == 1:
+            if key not in self.groups:  # a group emptied by ``remove`` keeps its job, and its rhythm
+                self.groups[key] = {}
                 new.append(key)
+            self.groups[key][service.id] = service
         return new
 
     def remove(self, sid: str) -> Service | None:

@@ -197,14 +197,24 @@ def test_an_engine_cut_off_from_the_store_stops_driving_before_its_lease_can_run
     assert owner.engine.service_list() == []
     assert "volume.service.fenced" in owner.sink.event_types()
     store.broken = False
-    owner.engine.advance(2)  # its own lease ran out at 3 s and nobody took it: it takes it back
-    assert [row.host for row in owner.engine.service_list()] == ["node1@lvm"]
+    owner.engine.advance(1)  # nobody claimed it meanwhile: it carries on, its driver as it was
+    assert [row.lifecycle.value for row in owner.engine.service_list()] == ["up"]
+    assert "restart" not in [record.event.value for record in store.history(SID)]
 
 
 class BrokenRenewals(MemoryStore):
+    """A store this engine cannot reach (another could) while ``broken``."""
+
     broken = False
 
     def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
+        self._reach()
+        return super().renew(leases, lease, now)
+
+    def reclaim(self, leases: Mapping[str, int], owner: str, lease: float, now: datetime) -> dict[str, int]:
+        self._reach()
+        return super().reclaim(leases, owner, lease, now)
+
+    def _reach(self) -> None:
         if self.broken:
             raise StoreUnavailable("store write failed: connection refused")
-        return super().renew(leases, lease, now)

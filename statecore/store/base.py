@@ -217,6 +217,11 @@ class Store(Protocol):
         holders. Existing rows only."""
         ...
 
+    def reclaim(self, leases: Mapping[str, int], owner: str, lease: float, now: datetime) -> dict[str, int]:
+        """Take back, under a new generation, the services still at these generations: nobody has
+        claimed them since (every claim changes the generation), whatever their lease says."""
+        ...
+
     def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
         """Extend the leases still held under these generations; returns the services lost."""
         ...

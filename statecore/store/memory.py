@@ -176,6 +176,17 @@ class MemoryStore:
             self._leases[sid] = Holder(owner, now + timedelta(seconds=lease))
         return Claim(granted, held)
 
+    def reclaim(self, leases: Mapping[str, int], owner: str, lease: float, now: datetime) -> dict[str, int]:
+        self._generation += 1
+        taken = {}
+        for sid, generation in leases.items():
+            if self._holds(sid, generation):
+                state = self._services[sid]
+                state.generation = taken[sid] = self._generation
+                state.owner = owner
+                self._leases[sid] = Holder(owner, now + timedelta(seconds=lease))
+        return taken
+
     def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
         until, lost = now + timedelta(seconds=lease), set()
         for sid, generation in leases.items():

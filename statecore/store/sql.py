@@ -37,6 +37,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -258,7 +259,7 @@ class SqlStore:
             sid = entry.state.id
             last[sid] = (entry.state, entry.status or (sid in last and last[sid][1]))
         rows = {True: [], False: []}  # type: dict[bool, list[dict[str, Any]]]
-        for state, status in last.values():
+        for _, (state, status) in sorted(last.items()):  # rows locked in one order by every engine
             rows[status].append(_state_values(state))
         history_rows, outbox_rows = [], []
         for state, record, envelope, _ in entries:
@@ -285,19 +286,20 @@ class SqlStore:
 
     def _for_leases(self, leases: Mapping[str, int], values: Mapping[str, Any]) -> list[str]:
         """Update the rows still held under these generations; returns their ids. One statement per
-        generation and batch of 500 (``id IN (…) AND generation = g``, through the primary key): a
-        fleet claimed together shares a generation, and a row-value ``IN`` of pairs made PostgreSQL
-        test every pair against every row."""
-        by_generation: dict[int, list[str]] = {}
-        for sid, generation in leases.items():
-            by_generation.setdefault(generation, []).append(sid)
+        batch of 500: ``id IN (…)`` finds the rows through the primary key, and only then is each
+        tested against the (id, generation) pairs (the pairs alone made PostgreSQL test every pair
+        against every row of the table)."""
+        pairs = sorted(leases.items())  # rows locked in one order by every engine: no deadlock
         done: list[str] = []
         with self._tx() as connection:
-            for generation, sids in by_generation.items():
-                for start in range(0, len(sids), BATCH):
-                    held = services.c.id.in_(sids[start : start + BATCH]), services.c.generation == generation
-                    statement = update(services).where(*held).values(**values).returning(services.c.id)
-                    done += connection.execute(statement).scalars()
+            for start in range(0, len(pairs), BATCH):
+                chunk = pairs[start : start + BATCH]
+                held = (
+                    services.c.id.in_([sid for sid, _ in chunk]),
+                    tuple_(services.c.id, services.c.generation).in_(chunk),
+                )
+                statement = update(services).where(*held).values(**values).returning(services.c.id)
+                done += connection.execute(statement).scalars()
         return done
 
     # -- leases -------------------------------------------------------------------------------
@@ -328,6 +330,12 @@ class SqlStore:
             query = select(services.c.id, services.c.owner, services.c.lease_until).where(services.c.id.in_(rest))
             held = {sid: Holder(holder, until) for sid, holder, until in connection.execute(query)} if rest else {}
         return Claim(granted, held)
+
+    def reclaim(self, leases: Mapping[str, int], owner: str, lease: float, now: datetime) -> dict[str, int]:
+        with self._tx() as connection:
+            generation = connection.execute(_NEXT_GENERATION).scalar_one()
+        take = {"owner": owner, "generation": generation, "lease_until": self._db_later(lease)}
+        return dict.fromkeys(self._for_leases(leases, take), generation)
 
     def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
         return set(leases) - set(self._for_leases(leases, {"lease_until": self._db_later(lease)}))

@@ -33,7 +33,8 @@ def upgrade() -> None:
             sa.Column("generation", sa.Integer(), nullable=False),
         )
     op.execute(
-        "INSERT INTO statecore_claims (id, generation) SELECT 1, COALESCE(MAX(generation), 0) FROM statecore_services"
+        "INSERT INTO statecore_claims (id, generation)"
+        " SELECT 1, (SELECT COALESCE(MAX(generation), 0) FROM statecore_services)"
         " WHERE NOT EXISTS (SELECT 1 FROM statecore_claims)"
     )
 
