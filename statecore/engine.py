@@ -6,9 +6,9 @@ and the row's actions (actions.py) into a ``TransitionRecord`` and effects, as d
 ``Ledger.commit`` (ledger.py) stores the record with its notification, or puts the
 service back as it was; ``Jobs.run`` arms or cancels timers, sets deadlines, queues
 attempts (runtime.py: real or virtual time); and ``Jobs.settle``, once the lock is
-released, starts the queued attempts and hands notifications to the sinks. The
-steps between run under the engine lock; drivers and sinks are never called under
-it. Which services this engine may drive at all is leases.py's business.
+released, starts the queued attempts and hands notifications to the sinks. Steps run
+under the engine lock, store I/O (a database's commit) without it, drivers and sinks
+never under it. Which services this engine may drive is leases.py's business.
 """
 
 from __future__ import annotations
@@ -66,20 +66,19 @@ class Engine:
         self._lock = threading.RLock()
         self._machines = {binary: LifecycleMachine(rulebook(binary), PREDICATES[binary]) for binary in BINARIES}
         delivery = self.runtime.delivery(self.notifier)
-        self.ledger = Ledger(self.store, self.notifier, delivery, self.owner, self.runtime.message_id, self._committed)
+        ids, lock = self.runtime.message_id, self._lock
+        self.ledger = Ledger(self.store, self.notifier, delivery, self.owner, ids, self._committed, lock)
         self._jobs = Jobs(self.registry, self.runtime, self.ledger, self._lock, self._apply)
         self.leases = Leases(self.store, self.registry, self._jobs, self.notifier, self.owner, self.settings,
                              self.runtime.message_id, self._register)  # fmt: skip
         self._jobs.on_fenced = self.leases.drop
         self._started_at: datetime | None = None
-        self._produced: list[TransitionRecord] | None = None
-        """While ``advance`` runs: the records it produced."""
+        self._produced: list[TransitionRecord] | None = None  # while ``advance`` runs: the records it produced
 
     @classmethod
     def virtual_time(cls, start: datetime | None = None, **options: Any) -> Engine:
         """An engine on a VirtualClock: time moves only through ``advance``."""
-        clock = VirtualClock(start) if start is not None else VirtualClock()
-        return cls(clock=clock, **options)
+        return cls(clock=VirtualClock(start) if start is not None else VirtualClock(), **options)
 
     # -- registration and life ------------------------------------------------------------
 
@@ -106,10 +105,12 @@ class Engine:
             check_name(spec.host, spec.binary)
             settings = self.settings.with_overrides(spec.options)
             new.append(Service(spec.host, spec.binary, spec.zone, settings, spec.driver, spec.driver_options, now))
-        with self._lock:
+        with self._lock:  # the ids are reserved here, so the claim can ask the store without the lock
             self.registry.check_new(new, waiting=self.leases.waiting)
-            ours = self.leases.take(new, refuse=not self.settings.standby)  # stored states adopted
-        self._register(ours)
+        try:
+            self._register(self.leases.take(new, refuse=not self.settings.standby))  # stored states adopted
+        finally:
+            self.registry.reserved.difference_update(service.id for service in new)
         return [service.id for service in new]
 
     def _register(self, services: list[Service]) -> None:
@@ -118,13 +119,14 @@ class Engine:
     def start(self) -> None:
         """Start the scheduler, re-send what the sinks never got, and start or recover every service."""
         self.ledger.refuse_in_batch("start the engine")
+        owned = frozenset(self.registry.services)  # not another host's (leases.py); read off the lock
+        left = {} if self._started_at else {sink: self.store.pending(sink, owned) for sink in self.notifier.names}
         with self._lock:
             if self._started_at is not None:
                 return
             self._started_at = self.clock.now()
             self.timers.start()
-            owned = frozenset(self.registry.services)  # not another host's: leases.py
-            self.notifier.preload(lambda sink: self.store.pending(sink, owned))
+            self.notifier.preload(left.__getitem__)
             self.ledger.delivery.start()
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)
@@ -263,6 +265,8 @@ class Engine:
     ) -> TransitionRecord | None:
         """Step, commit, run the effects; the caller holds the lock. A refusal raises for strict
         callers (admins, the embedding service) and is dropped for timers, whose moment has passed."""
+        if service.pinned:  # its last step is still being written: the store's order is the steps'
+            self.ledger.await_service(service)
         outcome = step(self._machines[service.binary], service, event, self.clock.now(), self.classifier, error, reason)
         if not isinstance(outcome, Moved):
             if strict:
@@ -293,5 +297,4 @@ class Engine:
         return service.row(self.owner, admin=admin)
 
 
-_START, _RESET, _STARTING = Event.START, Event.RESET, State.STARTING
-"""Read once: on Python 3.11 reading an Enum member off its class costs more than the comparison."""
+_START, _RESET, _STARTING = Event.START, Event.RESET, State.STARTING  # read once: Event.START costs more on 3.11

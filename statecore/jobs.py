@@ -449,27 +449,46 @@ class Jobs:
 
     def _adopt_statuses(self, key: GroupKey) -> None:
         """An admin may disable or enable a service in the store from another host (``statecore
-        disable``); the owning engine takes the change over and audits it, within a report interval."""
-        members, store = self.registry.groups[key], self.ledger.store
-        with self.lock:  # read and compare at once: a local disable committed in between must not be undone
-            version = store.statuses_version()
-            if version is not None and self._statuses_seen.get(key) == version:
-                return  # nothing was disabled or enabled since this group last looked
+        disable``); the owning engine takes the change over and audits it, within a report interval.
+        A database is read without the lock, and what it said is taken only while no commit has
+        been asked for or done since (a local disable not yet written, or written after the read,
+        must not be undone); otherwise the next report reads again. A memory store is read and
+        compared under the lock at once."""
+        members, store, ledger = self.registry.groups[key], self.ledger.store, self.ledger
+        version = store.statuses_version()
+        if version is not None and self._statuses_seen.get(key) == version:
+            return  # nothing was disabled or enabled since this group last looked
+        with nullcontext() if ledger.unlocked else self.lock:
+            marks = (ledger.writes_asked, ledger.writes_done)
             try:
                 statuses = store.statuses(list(members))
             except Exception:
                 return  # the store outage is already logged by the heartbeat above
-            for sid, (disabled, reason) in statuses.items():
-                service = members[sid]
-                if (service.disabled, service.disabled_reason) == (disabled, reason):
-                    continue
-                try:
-                    self.ledger.set_status(service, disabled, reason, self.clock.now())
-                except StoreUnavailable:
-                    break  # the next report reads them again
-            else:
-                self._statuses_seen[key] = version
+            with self.lock:
+                self._take_statuses(members, statuses, version, key, marks)
         self.settle()
+
+    def _take_statuses(
+        self,
+        members: dict[str, Service],
+        statuses: dict[str, tuple[bool, str | None]],
+        version: int | None,
+        key: GroupKey,
+        marks: tuple[int, int],
+    ) -> None:
+        ledger = self.ledger
+        for sid, (disabled, reason) in statuses.items():
+            service = members.get(sid)
+            if service is None or (service.disabled, service.disabled_reason) == (disabled, reason):
+                continue
+            if service.pinned or (ledger.writes_asked, ledger.writes_done) != marks:
+                return  # a commit came between the read and now: read again next time
+            try:
+                ledger.set_status(service, disabled, reason, self.clock.now())
+            except StoreUnavailable:
+                return  # the next report reads them again
+            marks = (ledger.writes_asked, ledger.writes_done) if not ledger.unlocked else (marks[0] + 1, marks[1] + 1)
+        self._statuses_seen[key] = version
 
     def on_capabilities(self, key: GroupKey) -> None:
         """While up: a driver that stopped working is lost; a volume driver's stats are refreshed."""

@@ -17,6 +17,7 @@ queued to the sinks; callers call it once they hold no lock.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -53,6 +54,7 @@ class Ledger:
         owner: str,
         message_id: Callable[[], str],
         on_committed: Callable[[Moved], None],
+        lock: threading.RLock,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -61,6 +63,13 @@ class Ledger:
         self.message_id = message_id
         self.on_committed = on_committed
         self._batch: Batch | None = None
+        self.unlocked = store.shared
+        """A database: commits run with the engine lock released (``_write``); a memory store's
+        commit is no I/O, and keeps the hot path as it is."""
+        self._lock = lock
+        self._turn = threading.Condition(lock)
+        self._issued = self._serving = 0
+        """Tickets handed out, and the one whose commit goes to the store now."""
         self.fenced: set[str] = set()
         """Services a commit found claimed by another engine: the engine drops them once its lock
         is released (``Jobs.settle``), not under a caller that still holds them."""
@@ -76,7 +85,10 @@ class Ledger:
         envelope = record.envelope(self.message_id())
         try:
             state = service.stored(self.owner, record.retries_left)
-            if status:
+            if self.unlocked:
+                names = self.notifier.names
+                self._write([service], lambda: self.store.commit(state, record, envelope, names, status=status))
+            elif status:
                 self.store.commit(state, record, envelope, self.notifier.names, status=True)
             else:  # without the keyword: a transition's commit is the hot path
                 self.store.commit(state, record, envelope, self.notifier.names)
@@ -87,6 +99,54 @@ class Ledger:
             raise
         self.notifier.publish(envelope)
         return True
+
+    # -- store I/O without the engine lock (a database: ``Store.shared``) -------------------------
+
+    def _write(self, services: list[Service], write: Callable[[], None]) -> None:
+        """Run ``write`` (a commit) with the engine lock released, so a store that hangs holds up
+        only what must wait for it. Commits go to the store one at a time, in the order they were
+        asked for (a ticket each), and the services they carry are pinned until theirs is done:
+        no other step may start from a state that is not committed yet, and could be undone."""
+        ticket, self._issued = self._issued, self._issued + 1
+        for service in services:
+            service.pinned = True
+        try:
+            while self._serving != ticket:
+                self._turn.wait()
+            saved = self._lock._release_save()  # type: ignore[attr-defined]
+            try:
+                write()
+            finally:
+                self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+        finally:
+            self._serving += 1
+            for service in services:
+                service.pinned = False
+            self._turn.notify_all()
+
+    @property
+    def writes_asked(self) -> int:
+        """Commits asked for so far, by the store's order (with a memory store: none, ever)."""
+        return self._issued
+
+    @property
+    def writes_done(self) -> int:
+        return self._serving
+
+    @property
+    def writes_waiting(self) -> int:
+        """Commits asked for and not yet done (the one being written included)."""
+        return self._issued - self._serving
+
+    def await_service(self, service: Service) -> None:
+        """A step of a service whose last transition is still being written waits for it (the lock
+        released meanwhile). Inside a batch it may not wait, holding steps of its own that another
+        commit might be waiting for: it is refused as the store would refuse it, and a timer's
+        event is tried again a second later."""
+        if self._batch is not None:
+            raise StoreUnavailable(f"{service.host}: its previous transition is still being written")
+        while service.pinned:
+            self._turn.wait()
 
     def refuse_in_batch(self, what: str) -> None:
         """Starting services has its own commit and its own retry if the store refuses it; inside an
@@ -121,7 +181,10 @@ class Ledger:
             for service, moved, status in pending
         ]  # fmt: skip
         try:
-            self.store.commit_many(entries, names)
+            if self.unlocked:
+                self._write([service for service, _, _ in pending], lambda: self.store.commit_many(entries, names))
+            else:
+                self.store.commit_many(entries, names)
         except StoreUnavailable as failure:
             for service, moved, _ in reversed(pending):
                 service.restore(moved.before)
@@ -134,6 +197,8 @@ class Ledger:
 
     def set_status(self, service: Service, disabled: bool, reason: str | None, now: datetime) -> None:
         """Disable or enable, audited like a transition (dispatch.status_change), in one commit."""
+        if service.pinned:
+            self.await_service(service)
         moved = status_change(service, disabled, reason, now)
         if self.commit(service, moved, status=True):
             self.on_committed(moved)

@@ -77,6 +77,8 @@ class Registry:
     def __init__(self) -> None:
         self.services: dict[str, Service] = {}
         self.groups: dict[GroupKey, dict[str, Service]] = {}
+        self.reserved: set[str] = set()
+        """Services being registered (their store claim in progress, without the engine lock)."""
         self.adopted: set[str] = set()
         """Services registered with a stored state, not yet recovered (their timers re-derived)."""
         self._hosts: dict[str, tuple[Service, ...]] = {}
@@ -107,10 +109,12 @@ class Registry:
         """Refuse, by name, a service already registered (or waiting for its lease) or named
         twice, before any is added."""
         seen: set[str] = set()
+        taken = (self.services, waiting, self.reserved, seen)
         for service in services:
-            if service.id in self.services or service.id in waiting or service.id in seen:
+            if any(service.id in ids for ids in taken):
                 raise StatecoreError(f"service {service.host!r} ({service.binary}) is already registered")
             seen.add(service.id)
+        self.reserved |= seen
 
     def find(self, host: str, binary: Binary | None) -> Service:
         """A plain dict read, atomic, so callers need no lock. The engine's hot path: a host with

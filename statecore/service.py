@@ -53,7 +53,7 @@ MISSING = Missing.MISSING
 class Service:
     __slots__ = (
         *MUTABLE, "id", "host", "binary", "zone", "settings", "driver_spec", "driver_options", "driver",
-        "load_error", "generation",
+        "load_error", "generation", "pinned",
     )  # fmt: skip
 
     def __init__(
@@ -86,6 +86,8 @@ class Service:
         self.retry_token = self.attempt_token = 0
         self.generation = 0
         """The fencing token of this engine's claim on the service (``Store.claim``)."""
+        self.pinned = False
+        """Its last step is being written to the store, the engine lock released (ledger.py)."""
 
     def snapshot(self) -> tuple[Any, ...]:
         """Taken before every transition, in case its commit fails: one C call, not a loop."""

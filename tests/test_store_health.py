@@ -133,6 +133,37 @@ def test_the_live_screen_is_drawn_while_a_commit_waits_for_a_locked_store(tmp_pa
     assert screen is not None and took < 1
 
 
+def test_the_engine_lock_is_free_while_a_commit_waits_and_later_steps_take_their_turn(tmp_path):
+    """The commit waits for the store with the engine lock released: the service list answers at
+    once; an admin's disable of another service, asked meanwhile, waits its turn and is written
+    after it; nothing is lost."""
+    path = tmp_path / "state.sqlite"
+    engine, seen, late = running_engine(SqlStore(f"sqlite:///{path}", busy_timeout=10))
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    admin = threading.Thread(target=engine.disable, args=("steady@lvm", "maintenance"))
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        late.release()  # its outcome's commit now waits for the lock, up to 10 s
+        seconds_until(lambda: engine.store.health.stalled, 5, "the commit waiting")
+        began = time.monotonic()
+        rows = engine.service_list()
+        took = time.monotonic() - began
+        admin.start()
+        seconds_until(lambda: engine.ledger.writes_waiting == 2, 5, "the disable waiting its turn")
+        locker.communicate("\n", timeout=10)
+        admin.join(10)
+        check_nothing_lost(engine, seen)
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+        engine.shutdown()
+    assert took < 1 and {row.host for row in rows} == {"steady@lvm", "late@lvm"}
+    written = [(record.host, record.event.value) for record in engine.history()]
+    assert written.index(("late@lvm", "init_succeeded")) < written.index(("steady@lvm", "disable"))
+    assert engine.service("steady@lvm").status == "disabled"
+
+
 def test_a_postgresql_statement_is_cut_at_the_stores_timeout(pg_url):
     store = SqlStore(fresh_database(pg_url, "slow"), timeout=1)
     began = time.monotonic()
