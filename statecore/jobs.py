@@ -202,13 +202,16 @@ class Jobs:
     def register(self, services: Sequence[Service], *, running: bool) -> None:
         """Services now ours (registered, or taken over from another engine) join their groups;
         if the engine runs, they start, or carry on from their stored state."""
+        self._join_groups(services, running=running)
+        if running:
+            self.bring_up_all(services)
+
+    def _join_groups(self, services: Sequence[Service], *, running: bool) -> None:
         with self.lock:
             for service in services:
                 for group in self.registry.add(service):
                     if running:
                         self.arm_group(group)
-        if running:
-            self.bring_up_all(services)
 
     def bring_up_all(self, services: Sequence[Service]) -> None:
         """New services start together (one group commit); adopted ones carry on, one by one."""
@@ -219,17 +222,18 @@ class Jobs:
                 self.registry.adopted.discard(service.id)
         self.settle()
 
-    def bring_up(self, service: Service, recover: bool) -> None:
+    def bring_up(self, service: Service, recover: bool, resume: bool = False) -> None:
         """A new service starts; a stored one (``recover``) carries on from its state with timers
-        derived from it. A store outage does not strand it in ``starting``: it is tried again later."""
+        derived from it (``resume``: see ``_recover``). A store outage does not strand it in
+        ``starting``: it is tried again later."""
         if service.state is State.STARTING:
             self.start_all([service])
             return
         if recover:
             try:
-                self._recover(service)
+                self._recover(service, resume=resume)
             except StoreUnavailable as failure:
-                self._start_later(service, recover, failure)
+                self._start_later(service, recover, failure, resume)
         self.settle()
 
     def start_all(self, services: Sequence[Service]) -> None:
@@ -246,9 +250,9 @@ class Jobs:
                     self._start_later(service, False, failure)
         self.settle()
 
-    def _start_later(self, service: Service, recover: bool, failure: StoreUnavailable) -> None:
+    def _start_later(self, service: Service, recover: bool, failure: StoreUnavailable, resume: bool = False) -> None:
         when = self.refused(service, "start", failure)
-        self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self.bring_up, service, recover)
+        self.timers.at(job_id_of(JobKind.REDO, service.id, "start"), when, self.bring_up, service, recover, resume)
 
     def _recover(self, service: Service, *, resume: bool = False) -> None:
         """Derive the timers of a stored service; an overdue retry or expiry fires at once.
@@ -271,15 +275,9 @@ class Jobs:
 
     def resume(self, services: Sequence[Service]) -> None:
         """Services this engine dropped when it could not renew, and took back unchanged."""
-        with self.lock:
-            for service in services:
-                for group in self.registry.add(service):
-                    self.arm_group(group)
+        self._join_groups(services, running=True)
         for service in services:
-            try:
-                self._recover(service, resume=True)
-            except StoreUnavailable as failure:
-                self._start_later(service, True, failure)
+            self.bring_up(service, recover=True, resume=True)
         self.settle()
 
     # -- attempts, retries and the expiry watchdog ---------------------------------------------
@@ -487,7 +485,8 @@ class Jobs:
                 ledger.set_status(service, disabled, reason, self.clock.now())
             except StoreUnavailable:
                 return  # the next report reads them again
-            marks = (ledger.writes_asked, ledger.writes_done) if not ledger.unlocked else (marks[0] + 1, marks[1] + 1)
+            if ledger.unlocked:  # our own commit took a ticket and was served (a memory store's takes none)
+                marks = (marks[0] + 1, marks[1] + 1)
         self._statuses_seen[key] = version
 
     def on_capabilities(self, key: GroupKey) -> None:

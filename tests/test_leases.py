@@ -29,6 +29,15 @@ def engine_on(store: MemoryStore, owner: str, **settings: object) -> Harness:
     return harness
 
 
+def owner_and_standby(store: MemoryStore, seconds: float) -> tuple[Harness, Harness]:
+    """hosta drives the service, hostb stands by; both started and run together for ``seconds``."""
+    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
+    owner.engine.start()
+    standby.engine.start()
+    advance_together(seconds, owner, standby)
+    return owner, standby
+
+
 def advance_together(seconds: float, *harnesses: Harness) -> None:
     """Engines in lockstep, half a second at a time: each sees the other's writes as they happen."""
     for _ in range(int(seconds * 2)):
@@ -48,10 +57,7 @@ def test_a_second_engine_is_refused_by_default_naming_who_drives_the_service():
 
 def test_a_standby_waits_then_takes_over_when_the_owner_stops_and_the_stopped_one_is_fenced():
     store = MemoryStore(shared=True)
-    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
-    owner.engine.start()
-    standby.engine.start()
-    advance_together(10, owner, standby)
+    owner, standby = owner_and_standby(store, 10)
     assert [row.state for row in owner.engine.service_list()] == ["up"]
     assert standby.engine.service_list() == []  # it waits: it drives nothing
     console = Console(width=200, record=True, color_system=None)
@@ -76,10 +82,7 @@ def test_a_standby_waits_then_takes_over_when_the_owner_stops_and_the_stopped_on
 
 def test_a_commit_under_a_lost_lease_is_refused_and_the_engine_stops_driving_the_service():
     store = MemoryStore(shared=True)
-    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
-    owner.engine.start()
-    standby.engine.start()
-    advance_together(5, owner, standby)
+    owner, standby = owner_and_standby(store, 5)
     standby.engine.advance(5)  # takes over while the owner's clock stands still
     before = store.history(SID)
     with pytest.raises(Fenced, match="another engine now drives volume/node1@lvm"):
@@ -90,10 +93,7 @@ def test_a_commit_under_a_lost_lease_is_refused_and_the_engine_stops_driving_the
 
 def test_a_clean_stop_lets_a_standby_take_over_at_its_next_look():
     store = MemoryStore(shared=True)
-    owner, standby = engine_on(store, "hosta"), engine_on(store, "hostb", standby=True)
-    owner.engine.start()
-    standby.engine.start()
-    advance_together(5, owner, standby)
+    owner, standby = owner_and_standby(store, 5)
     owner.engine.shutdown()
     standby.engine.advance(1)  # a third of lease_time: one look, not a whole lease
     assert store.load(SID).owner == "hostb"

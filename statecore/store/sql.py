@@ -59,6 +59,7 @@ from statecore.store.base import (
     StoreUnavailable,
     check_cutoff,
     check_removable,
+    service_id,
     unknown_service,
 )
 from statecore.store.health import StoreHealth
@@ -265,11 +266,7 @@ class SqlStore:
         for state, record, envelope, _ in entries:
             message_id = envelope["message_id"]
             history_rows.append(_history_values(state.id, record, message_id))
-            if sinks:
-                body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
-                outbox_rows += [
-                    {"sink": sink, "message_id": message_id, "service_id": state.id, "envelope": body} for sink in sinks
-                ]
+            outbox_rows += _outbox_rows(envelope, state.id, sinks)
         with self._tx() as connection:
             for status, values in rows.items():
                 if values:
@@ -344,12 +341,8 @@ class SqlStore:
         self._for_leases(leases, {"lease_until": None})
 
     def enqueue(self, envelope: Envelope, sinks: Sequence[str]) -> None:
-        body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
-        rows = [
-            {"sink": sink, "message_id": envelope["message_id"], "service_id": envelope["payload"]["binary"]
-             + "/" + envelope["payload"]["host"], "envelope": body}
-            for sink in sinks
-        ]  # fmt: skip
+        payload = envelope["payload"]
+        rows = _outbox_rows(envelope, service_id(payload["binary"], payload["host"]), sinks)
         if rows:
             with self._tx() as connection:
                 connection.execute(_INSERT_OUTBOX, rows)
@@ -494,6 +487,14 @@ def _upsert_statement(dialect: str, *, with_status: bool) -> Any:
 
 def _dialect_insert(dialect: str) -> Any:
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _outbox_rows(envelope: Envelope, sid: str, sinks: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per sink, the envelope as the sinks will get it again after a restart."""
+    if not sinks:
+        return []
+    body = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
+    return [{"sink": sink, "message_id": envelope["message_id"], "service_id": sid, "envelope": body} for sink in sinks]
 
 
 def _check_generations(connection: Connection, expected: Mapping[str, int]) -> None:
