@@ -57,7 +57,8 @@ def live_url(store_file: Path) -> Iterator[str]:
 
 
 def test_the_service_list_over_real_http(live_url):
-    response = httpx.get(f"{live_url}{SERVICES}", headers={**ADMIN, "OpenStack-API-Version": "volume 3.49"})
+    headers = {**ADMIN, "OpenStack-API-Version": "volume 3.49"}
+    response = httpx.get(f"{live_url}{SERVICES}", headers=headers, params={"with_lifecycle": "true"})
     assert response.status_code == 200
     assert response.headers["openstack-api-version"] == "volume 3.49"
     assert response.headers["content-type"] == "application/json"

@@ -11,7 +11,9 @@ from statecore.api.faults import ApiFault
 from statecore.api.microversion import MAX_VERSION, MIN_VERSION, Version, negotiate
 
 CINDER_FIELDS = {"binary", "host", "zone", "status", "state", "updated_at", "disabled_reason"}
-LIFECYCLE_FIELDS = {"lifecycle", "attempts", "total_attempts", "retries_left", "next_retry_at", "last_error"}
+REPLICATION_FIELDS = {"replication_status", "active_backend_id", "frozen"}
+LIFECYCLE_ORDER = ("lifecycle", "attempts", "total_attempts", "retries_left", "next_retry_at", "last_error")
+LIFECYCLE_FIELDS = set(LIFECYCLE_ORDER)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +22,8 @@ def api():
 
 
 def listing(api, version: str | None = None, **params: str) -> dict:
+    """The list as an admin sees it; statecore's own fields asked for, unless ``params`` say otherwise."""
+    params.setdefault("with_lifecycle", "true")
     headers = dict(ADMIN, **({"OpenStack-API-Version": version} if version else {}))
     response = api.get(SERVICES, headers=headers, params=params)
     assert response.status_code == 200, response.text
@@ -35,7 +39,32 @@ def test_without_a_version_header_the_minimum_is_served_and_echoed(api):
     assert response.headers["OpenStack-API-Version"] == "volume 3.0"
     assert response.headers["Vary"] == "OpenStack-API-Version"
     for row in response.json()["services"]:
-        assert set(row) == CINDER_FIELDS | LIFECYCLE_FIELDS
+        assert set(row) == CINDER_FIELDS | (REPLICATION_FIELDS if row["binary"] == "cinder-volume" else set())
+
+
+@pytest.mark.parametrize("version", ["volume 3.0", "volume 3.48", "volume 3.49"])
+def test_rows_have_cinders_keys_in_cinders_order(api, version):
+    """As cinder/api/v3/services.py builds them, with the os-extended-services fields a default Cinder loads."""
+    rows = by_host(listing(api, version, with_lifecycle="false"))
+    later = version != "volume 3.0"
+    volume_keys = ["binary", "host", "zone", "status", "state", "updated_at"]
+    volume_keys += ["backend_state"] * (version == "volume 3.49") + ["cluster"] * later
+    volume_keys += ["disabled_reason", "replication_status", "active_backend_id", "frozen"]
+    assert list(rows["node1@lvm"]) == volume_keys
+    assert [key for key in volume_keys if key in rows["node1"]] == list(rows["node1"])
+    assert (rows["node1@lvm"]["replication_status"], rows["node1@lvm"]["frozen"]) == ("not-capable", False)
+    assert rows["node1@lvm"]["active_backend_id"] is None and "frozen" not in rows["node1"]
+
+
+@pytest.mark.parametrize("value", ["true", "True", "1", "yes", "on"])
+def test_with_lifecycle_adds_statecores_fields_after_cinders(api, value):
+    for row in listing(api, with_lifecycle=value)["services"]:
+        assert list(row)[-len(LIFECYCLE_FIELDS) :] == sorted(LIFECYCLE_FIELDS, key=list(LIFECYCLE_ORDER).index)
+
+
+def test_with_lifecycle_takes_only_a_boolean(api):
+    response = api.get(SERVICES, headers=ADMIN, params={"with_lifecycle": "maybe"})
+    assert response.status_code == 400 and "with_lifecycle" in response.json()["badRequest"]["message"]
 
 
 def test_rows_carry_cinders_binary_names_state_and_statecores_lifecycle(api):
@@ -176,7 +205,37 @@ def test_unknown_paths_and_methods_answer_in_cinders_shape(api):
     assert api.delete(SERVICES, headers=ADMIN).json() == {"badMethod": {"code": 405, "message": "Method Not Allowed"}}
 
 
-def test_the_version_document_needs_no_token_and_names_the_range(api):
-    [version] = api.get("/").json()["versions"]
-    assert (version["id"], version["min_version"], version["version"]) == ("v3.0", "3.0", "3.49")
-    assert version["links"] == [{"rel": "self", "href": "http://testserver/v3/"}]
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/", "GET"), ("/v3", "GET"), ("/v3/", "GET"), (SERVICES, "GET"), ("/v3/os-services", "GET"),
+     (f"{SERVICES}/enable", "PUT"), ("/v3/os-services/disable", "PUT"), (f"{SERVICES}/freeze", "PUT")],
+)  # fmt: skip
+@pytest.mark.parametrize("method", ["TRACE", "DELETE", "PATCH"])
+def test_a_method_a_path_does_not_take_is_405_naming_the_ones_it_does(api, path, allowed, method):
+    response = api.request(method, path, headers=ADMIN)
+    assert response.status_code == 405 and response.headers["Allow"] == allowed
+    assert response.json() == {"badMethod": {"code": 405, "message": "Method Not Allowed"}}
+
+
+def test_the_list_answers_with_and_without_a_project_id_alike(api):
+    assert listing(api) == api.get("/v3/os-services", headers=ADMIN, params={"with_lifecycle": "1"}).json()
+
+
+CINDER_VERSION = {
+    "id": "v3.0", "status": "CURRENT", "version": "3.49", "min_version": "3.0", "updated": "2017-09-19T20:18:14Z",
+    "links": [{"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+              {"rel": "self", "href": "http://testserver/v3/"}],
+    "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+}  # fmt: skip
+
+
+def test_the_root_is_cinders_version_list_with_300_multiple_choices_and_needs_no_token(api):
+    response = api.get("/")
+    assert response.status_code == 300 and response.json() == {"versions": [CINDER_VERSION]}
+
+
+@pytest.mark.parametrize("path", ["/v3", "/v3/"])
+def test_v3_answers_cinders_version_document_without_a_token(api, path):
+    response = api.get(path)
+    assert response.status_code == 200 and response.json() == {"versions": [CINDER_VERSION]}
+    assert response.headers["OpenStack-API-Version"] == "volume 3.0"

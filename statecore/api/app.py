@@ -28,24 +28,30 @@ from statecore.api.schemas import (
     faults,
 )
 from statecore.api.sources import Source, StoreSource
-from statecore.api.views import BINARY_OF, reset_view, service_view, status_view
+from statecore.api.views import BINARY_OF, reset_view, service_view, status_view, versions_view
 from statecore.errors import UnknownService
 from statecore.table import Binary
 
-SERVICES = "/v3/{project_id}/os-services"
+PREFIXES = ("/v3/{project_id}/os-services", "/v3/os-services")
+"""With and without the project id: Cinder routes both at every microversion (3.67 only announced it)."""
 INDEX_RULE = "volume_extension:services:index"
 UPDATE_RULE = "volume_extension:services:update"
 DESCRIPTION = f"""Cinder's service list and admin actions over statecore's lifecycle.
 
 Microversions: header `{HEADER}: volume X.Y`, {MIN_VERSION} to {MAX_VERSION} (`latest` is {MAX_VERSION});
-without one, {MIN_VERSION}. `backend_state` is on cinder-volume rows from 3.49. Errors are Cinder faults:
-`{{"badRequest": {{"code": 400, "message": "..."}}}}`. See docs/api.md."""
+without one, {MIN_VERSION}. Bodies are Cinder's, key for key; `with_lifecycle=true` on the list adds
+statecore's lifecycle fields. Errors are Cinder faults: `{{"badRequest": {{"code": 400, "message": "..."}}}}`.
+See docs/api.md."""
 
-ProjectId = Annotated[str, Path(description="the caller's project; not checked by statecore")]
 Token = Annotated[str | None, Security(APIKeyHeader(name=TOKEN_HEADER, auto_error=False))]
 VersionHeader = Annotated[
     str | None, Header(alias=HEADER, description=f"volume X.Y, {MIN_VERSION} to {MAX_VERSION}, or latest")
 ]
+WithLifecycle = Annotated[
+    bool,
+    Query(description="statecore's own opt-in (Cinder has no such parameter): add lifecycle, attempts, "
+          "total_attempts, retries_left, next_retry_at and last_error to every row"),
+]  # fmt: skip
 
 
 def microversion(request: Request, response: Response, header: VersionHeader = None) -> Version:
@@ -55,6 +61,10 @@ def microversion(request: Request, response: Response, header: VersionHeader = N
     response.headers[HEADER] = version.header
     response.headers["Vary"] = HEADER
     return version
+
+
+def project(project_id: Annotated[str, Path(description="the caller's project; not checked by statecore")]) -> None:
+    """Declares the project id of the routes that carry one; statecore takes it as given."""
 
 
 def admin_only(policy: Policy, rule: str) -> Callable[[str | None], None]:
@@ -70,69 +80,87 @@ def admin_only(policy: Policy, rule: str) -> Callable[[str | None], None]:
 def create_app(source: Source, policy: Policy, *, title: str = "statecore") -> FastAPI:
     """The ASGI app: ``source`` gives rows and takes admin actions, ``policy`` says who is admin.
 
-    Only ``/openapi.json`` and the version document ``/`` are open to anyone; everything under
-    ``/v3`` negotiates a microversion first, then needs the admin role, as Cinder's default policy has it.
+    Only ``/openapi.json`` and the version documents (``/``, ``/v3/``) are open to anyone; the
+    service list and the actions negotiate a microversion first, then need the admin role, as
+    Cinder's default policy has it.
     """
     app = FastAPI(title=title, version=str(MAX_VERSION), description=DESCRIPTION, docs_url=None, redoc_url=None)
     install_fault_handlers(app)
-    listing = APIRouter(prefix=SERVICES, tags=["services"],
-                        dependencies=[Depends(microversion), Depends(admin_only(policy, INDEX_RULE))])  # fmt: skip
-    actions = APIRouter(prefix=SERVICES, tags=["services"],
-                        dependencies=[Depends(microversion), Depends(admin_only(policy, UPDATE_RULE))])  # fmt: skip
+    add_versions(app)
+    for prefix in PREFIXES:
+        app.include_router(services_router(source, policy, prefix))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def add_versions(app: FastAPI) -> None:
+    """Cinder's version documents: ``/`` answers 300 (Multiple Choices), ``/v3`` and ``/v3/`` 200."""
+    versions = {"response_model": Versions, "response_model_exclude_none": True, "tags": ["versions"]}
+
+    @app.get("/", status_code=300, responses={300: {"model": Versions}}, **versions)  # type: ignore[arg-type]
+    def all_versions(request: Request) -> dict[str, Any]:
+        """The API versions, for clients that discover the microversion range (no token needed)."""
+        return versions_view(str(request.base_url))
+
+    @app.get("/v3/", dependencies=[Depends(microversion)], **versions)  # type: ignore[arg-type]
+    def v3(request: Request) -> dict[str, Any]:
+        """The v3 version document, where openstacksdk and tempest look for it (no token needed)."""
+        return versions_view(str(request.base_url))
+
+    app.get("/v3", dependencies=[Depends(microversion)], include_in_schema=False, **versions)(v3)  # type: ignore[arg-type]
+
+
+def services_router(source: Source, policy: Policy, prefix: str) -> APIRouter:
+    """``os-services`` under one prefix: the list and Cinder's actions, plus statecore's reset."""
+    scoped = [Depends(project)] if "{project_id}" in prefix else []
+    router = APIRouter(prefix=prefix, tags=["services"], dependencies=[*scoped, Depends(microversion)])
+    reader, writer = Depends(admin_only(policy, INDEX_RULE)), Depends(admin_only(policy, UPDATE_RULE))
     changed = {200: {"model": StatusChange}, **faults(400, 401, 403, 404, 406, 409, 503)}
 
-    @app.get("/", response_model=Versions, tags=["versions"])
-    def versions(request: Request) -> dict[str, Any]:
-        """The API versions, for clients that discover the microversion range (no token needed)."""
-        link = {"rel": "self", "href": f"{request.base_url}v3/"}
-        info = {"id": "v3.0", "status": "CURRENT", "version": str(MAX_VERSION), "min_version": str(MIN_VERSION)}
-        return {"versions": [{**info, "links": [link]}]}
-
-    @listing.get("", response_model=None, responses={200: {"model": ServiceList}, **faults(400, 401, 403, 406)})
+    @router.get("", dependencies=[reader], response_model=None,
+                responses={200: {"model": ServiceList}, **faults(400, 401, 403, 406)})  # fmt: skip
     def list_services(
-        project_id: ProjectId,
         version: Annotated[Version, Depends(microversion)],
         host: Annotated[str | None, Query(description="only this host (exact)")] = None,
         binary: Annotated[str | None, Query(description="cinder-volume or cinder-backup")] = None,
+        with_lifecycle: WithLifecycle = False,
     ) -> dict[str, Any]:
-        """Every service: Cinder's fields, then statecore's lifecycle fields. A ``binary`` other than
-        cinder-volume or cinder-backup matches nothing, as in Cinder."""
+        """Every service, in Cinder's fields. A ``binary`` other than cinder-volume or cinder-backup
+        matches nothing, as in Cinder."""
         if binary is not None and binary not in BINARY_OF:
             return {"services": []}
         rows = source.rows(host=host, binary=None if binary is None else BINARY_OF[binary])
-        return {"services": [service_view(row, version) for row in rows]}
+        return {"services": [service_view(row, version, lifecycle=with_lifecycle) for row in rows]}
 
-    @actions.put("/enable", response_model=None, responses=changed)
-    def enable(project_id: ProjectId, body: ServiceRef) -> dict[str, Any]:
+    @router.put("/enable", dependencies=[writer], response_model=None, responses=changed)
+    def enable(body: ServiceRef) -> dict[str, Any]:
         """Let a disabled service be picked for new work again; clears the reason."""
-        return status_view(source.enable(*_resolve(source, body)))
+        return status_view(body, source.enable(*_resolve(source, body)), disabled_reason=None)
 
-    @actions.put("/disable", response_model=None, responses=changed)
-    def disable(project_id: ProjectId, body: DisableBody) -> dict[str, Any]:
+    @router.put("/disable", dependencies=[writer], response_model=None, responses=changed)
+    def disable(body: DisableBody) -> dict[str, Any]:
         """Keep a service from new work; its lifecycle goes on. Without a reason statecore records
         "disabled by admin": a statecore disable always has a reason (Cinder's would be null)."""
-        return status_view(source.disable(*_resolve(source, body), body.disabled_reason or "disabled by admin"))
+        return status_view(body, source.disable(*_resolve(source, body), body.disabled_reason or "disabled by admin"))
 
-    @actions.put("/disable-log-reason", response_model=None, responses=changed)
-    def disable_log_reason(project_id: ProjectId, body: DisableLogReasonBody) -> dict[str, Any]:
+    @router.put("/disable-log-reason", dependencies=[writer], response_model=None, responses=changed)
+    def disable_log_reason(body: DisableLogReasonBody) -> dict[str, Any]:
         """Cinder's disable with a required reason."""
-        return status_view(source.disable(*_resolve(source, body), body.disabled_reason))
+        row = source.disable(*_resolve(source, body), body.disabled_reason)
+        return status_view(body, row, disabled_reason=body.disabled_reason)
 
-    @actions.put("/reset", response_model=None, responses={**changed, 200: {"model": ResetDone}})
-    def reset(project_id: ProjectId, body: ResetBody) -> dict[str, Any]:
+    @router.put("/reset", dependencies=[writer], response_model=None, responses={**changed, 200: {"model": ResetDone}})
+    def reset(body: ResetBody) -> dict[str, Any]:
         """statecore's own action, not Cinder's: send ``reset``, the only way out of ``failed_permanent``.
         409 where the table does not allow it, or where this server runs no engine (``statecore serve``)."""
         return reset_view(source.reset(*_resolve(source, body), body.reason or "reset by admin"))
 
-    @actions.put("/{action}", include_in_schema=False)
-    def unknown_action(project_id: str, action: str) -> None:
+    @router.put("/{action}", dependencies=[writer], include_in_schema=False)
+    def unknown_action(action: str) -> None:
         """Cinder answers an action it does not know (freeze, failover, set-log …) with 400."""
         raise ApiFault(400, "Invalid input received: Unknown action")
 
-    app.include_router(listing)
-    app.include_router(actions)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    return app
+    return router
 
 
 def _resolve(source: Source, body: ServiceRef) -> tuple[str, Binary]:

@@ -9,6 +9,7 @@ may carry a driver's error or configuration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,9 +55,10 @@ def fault_body(code: int, message: str) -> dict[str, Any]:
     return {fault_name(code): {"code": code, "message": message}}
 
 
-def fault_response(request: Request, code: int, message: str) -> JSONResponse:
-    """The error response; it echoes the negotiated microversion when there was one, as Cinder's Fault does."""
-    response = JSONResponse(fault_body(code, message), status_code=code)
+def fault_response(request: Request, code: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The error response; it echoes the negotiated microversion when there was one, as Cinder's Fault
+    does. ``headers``: what the error itself carries (a 405's ``Allow``)."""
+    response = JSONResponse(fault_body(code, message), status_code=code, headers=headers)
     version = getattr(request.state, "microversion", None)
     if version is not None:
         response.headers["OpenStack-API-Version"] = version.header
@@ -81,7 +83,7 @@ def install_fault_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return fault_response(request, error.status_code, str(error.detail))
+        return fault_response(request, error.status_code, str(error.detail), error.headers)
 
     async def on_invalid(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)

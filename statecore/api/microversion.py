@@ -40,6 +40,8 @@ BACKEND_STATE = Version(3, 49)
 """Cinder 3.49 (BACKEND_STATE_REPORT) adds ``backend_state`` to cinder-volume rows only."""
 MAX_VERSION = BACKEND_STATE
 """The newest version whose service-list contract statecore serves in full (BEHAVIOR.md section 8)."""
+UPDATED = "2017-09-19T20:18:14Z"
+"""The ``updated`` of Cinder's version document while its maximum was 3.49."""
 
 
 def negotiate(header: str | None) -> Version:

@@ -43,23 +43,30 @@ class ResetBody(ServiceRef):
 
 
 class ServiceView(BaseModel):
+    """A row in Cinder's keys; the fields marked as such appear only where Cinder has them."""
+
     binary: CinderBinary
     host: str
     zone: str
     status: Literal["enabled", "disabled"]
     state: Literal["up", "down"]
     updated_at: str | None = Field(description=f"last heartbeat; {TIME}")
-    disabled_reason: str | None
-    cluster: None = Field(default=None, description="from 3.7; statecore has no clusters")
     backend_state: Literal["up", "down"] | None = Field(
         default=None, description="from 3.49, cinder-volume rows only; null while the service is not up"
     )
-    lifecycle: State = Field(description="statecore's lifecycle state")
-    attempts: int = Field(description="attempt number in the current retry budget")
-    total_attempts: int
-    retries_left: int | None = Field(description="null: unlimited")
-    next_retry_at: str | None = Field(description=TIME)
-    last_error: str | None = Field(description="the driver's last error (admins only)")
+    cluster: None = Field(default=None, description="from 3.7; statecore has no clusters")
+    disabled_reason: str | None
+    replication_status: Literal["not-capable"] = Field(
+        default="not-capable", description="cinder-volume rows only; statecore does no replication"
+    )
+    active_backend_id: None = Field(default=None, description="cinder-volume rows only")
+    frozen: Literal[False] = Field(default=False, description="cinder-volume rows only")
+    lifecycle: State | None = Field(default=None, description="with_lifecycle only: statecore's lifecycle state")
+    attempts: int | None = Field(default=None, description="with_lifecycle only: attempt in the current budget")
+    total_attempts: int | None = Field(default=None, description="with_lifecycle only")
+    retries_left: int | None = Field(default=None, description="with_lifecycle only; null: unlimited")
+    next_retry_at: str | None = Field(default=None, description=f"with_lifecycle only; {TIME}")
+    last_error: str | None = Field(default=None, description="with_lifecycle only: the driver's last error")
 
 
 class ServiceList(BaseModel):
@@ -67,11 +74,14 @@ class ServiceList(BaseModel):
 
 
 class StatusChange(BaseModel):
+    """Cinder's answer: ``service`` and ``binary`` echo the request (``""`` where it had none)."""
+
     host: str
-    binary: CinderBinary
+    service: str
+    binary: str
     status: Literal["enabled", "disabled"]
     disabled: bool
-    disabled_reason: str | None
+    disabled_reason: str | None = Field(default=None, description="enable (null) and disable-log-reason only")
 
 
 class ResetDone(BaseModel):
@@ -90,14 +100,24 @@ class ResetDone(BaseModel):
 class VersionLink(BaseModel):
     rel: str
     href: str
+    type: str | None = None
+
+
+class MediaType(BaseModel):
+    base: str
+    type: str
 
 
 class VersionInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     id: str
     status: str
     version: str = Field(description="the maximum microversion")
     min_version: str
+    updated: str
     links: list[VersionLink]
+    media_types: list[MediaType] = Field(alias="media-types")
 
 
 class Versions(BaseModel):

@@ -1,16 +1,26 @@
-"""statecore's rows and records as Cinder's API shows them, per microversion."""
+"""statecore's rows and records as Cinder's API shows them, per microversion.
+
+Key for key and in Cinder's order (``cinder/api/v3/services.py``, ``index``, with the
+``os-extended-services`` fields a default Cinder loads): a client or a schema that knows Cinder's
+body (tempest's ``additionalProperties: false``) meets nothing else. statecore's own lifecycle fields
+are added only on request (``with_lifecycle``, see docs/api.md).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from statecore.api.microversion import BACKEND_STATE, CLUSTER, Version
+from statecore.api.microversion import BACKEND_STATE, CLUSTER, MAX_VERSION, MIN_VERSION, UPDATED, Version
+from statecore.api.schemas import ServiceRef
 from statecore.records import ServiceRow, TransitionRecord, iso
 from statecore.table import Binary
 
 CINDER_BINARY: dict[str, str] = {"volume": "cinder-volume", "backup": "cinder-backup"}
 BINARY_OF: dict[str, Binary] = {"cinder-volume": "volume", "cinder-backup": "backup"}
+NOT_CAPABLE = "not-capable"
+"""Cinder's ``replication_status`` for a backend without replication (its column's default)."""
+DESCRIBED_BY = {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}
 
 
 def cinder_time(moment: datetime | None) -> str | None:
@@ -20,8 +30,8 @@ def cinder_time(moment: datetime | None) -> str | None:
     return None if text is None else text[:-1]
 
 
-def service_view(row: ServiceRow, version: Version) -> dict[str, Any]:
-    """One ``os-services`` row: Cinder's fields for that version, then statecore's lifecycle fields."""
+def service_view(row: ServiceRow, version: Version, *, lifecycle: bool = False) -> dict[str, Any]:
+    """One ``os-services`` row, exactly Cinder's for that version; ``lifecycle`` adds statecore's fields."""
     view: dict[str, Any] = {
         "binary": CINDER_BINARY[row.binary],
         "host": row.host,
@@ -29,32 +39,53 @@ def service_view(row: ServiceRow, version: Version) -> dict[str, Any]:
         "status": row.status,
         "state": row.state,
         "updated_at": cinder_time(row.updated_at),
-        "disabled_reason": row.disabled_reason,
     }
+    volume = row.binary == "volume"
+    if version >= BACKEND_STATE and volume:
+        view["backend_state"] = row.backend_state
     if version >= CLUSTER:
         view["cluster"] = None
-    if version >= BACKEND_STATE and row.binary == "volume":
-        view["backend_state"] = row.backend_state
-    view.update(
-        lifecycle=row.lifecycle.value,
-        attempts=row.attempts,
-        total_attempts=row.total_attempts,
-        retries_left=row.retries_left,
-        next_retry_at=cinder_time(row.next_retry_at),
-        last_error=row.last_error,
-    )
+    view["disabled_reason"] = row.disabled_reason
+    if volume:
+        view.update(replication_status=NOT_CAPABLE, active_backend_id=None, frozen=False)
+    if lifecycle:
+        view.update(lifecycle_view(row))
     return view
 
 
-def status_view(row: ServiceRow) -> dict[str, Any]:
-    """The answer to enable / disable, in Cinder's shape."""
+def lifecycle_view(row: ServiceRow) -> dict[str, Any]:
+    """statecore's own fields of a row: what Cinder's list has no words for."""
     return {
-        "host": row.host,
-        "binary": CINDER_BINARY[row.binary],
-        "status": row.status,
-        "disabled": row.status == "disabled",
-        "disabled_reason": row.disabled_reason,
+        "lifecycle": row.lifecycle.value,
+        "attempts": row.attempts,
+        "total_attempts": row.total_attempts,
+        "retries_left": row.retries_left,
+        "next_retry_at": cinder_time(row.next_retry_at),
+        "last_error": row.last_error,
     }
+
+
+def status_view(body: ServiceRef, row: ServiceRow, **reason: str | None) -> dict[str, Any]:
+    """The answer to enable / disable / disable-log-reason, as Cinder builds it: ``host``, ``service``
+    and ``binary`` echo the request (``""`` where it had none), then the new status; ``reason``
+    (``disabled_reason=...``) where Cinder's answer has one: enable (null) and disable-log-reason."""
+    view = {"host": body.host, "service": body.service or "", "binary": body.binary or ""}
+    return {**view, "status": row.status, "disabled": row.status == "disabled", **reason}
+
+
+def versions_view(base_url: str) -> dict[str, Any]:
+    """Cinder's version document (``cinder/api/versions.py``), the same at ``/`` and ``/v3/``."""
+    links = [DESCRIBED_BY, {"rel": "self", "href": f"{base_url.rstrip('/')}/v3/"}]
+    version = {
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": str(MAX_VERSION),
+        "min_version": str(MIN_VERSION),
+        "updated": UPDATED,
+        "links": links,
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }
+    return {"versions": [version]}
 
 
 def reset_view(record: TransitionRecord) -> dict[str, Any]:

@@ -52,6 +52,15 @@ def check_cutoff(before: datetime) -> None:
         raise ValueError(f"purge: {before.isoformat()} has no time zone; give an aware (UTC) instant")
 
 
+def alive(heartbeat: datetime | None, last_ok: datetime, now: datetime, window: timedelta) -> bool:
+    """The fleet's liveness verdict, Cinder's: the last heartbeat, or before the first one the moment
+    the service came up (``last_ok``; Cinder's ``created_at``), at most ``service_down_time`` old. So a
+    service that has just come up is ``up`` at once, not ``down`` until its first report; one that
+    never reports is ``down`` once the window has passed. ``heartbeat`` is on the store's clock and
+    ``last_ok`` on its engine's: before the first heartbeat the two clocks meet, as in Cinder."""
+    return now - (last_ok if heartbeat is None else heartbeat) <= window
+
+
 def check_removable(sid: str, heartbeat: datetime | None, now: datetime, service_down_time: float) -> None:
     """Only a service that is down by heartbeat age may go (the fleet's own liveness rule): one whose
     engine still runs it would write it back at its next transition, and lose its history meanwhile."""

@@ -23,6 +23,7 @@ from statecore.store.base import (
     Holder,
     Removed,
     ServiceState,
+    alive,
     check_cutoff,
     check_removable,
     service_id,
@@ -257,7 +258,7 @@ class MemoryStore:
         window = timedelta(seconds=service_down_time)
         return [
             self._with_heartbeat(state, copy=False).row(
-                alive=(beat := self.heartbeats.get(sid)) is not None and now - beat <= window
+                alive=alive(self.heartbeats.get(sid), state.last_ok, now, window)
             )
             for sid, state in self._services.items()
         ]

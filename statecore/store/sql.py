@@ -57,6 +57,7 @@ from statecore.store.base import (
     ServiceState,
     StoreCorrupt,
     StoreUnavailable,
+    alive,
     check_cutoff,
     check_removable,
     service_id,
@@ -407,8 +408,7 @@ class SqlStore:
             now = _utc(connection.execute(select(self._db_now())).scalar_one(), self.engine)
             rows = connection.execute(select(services).order_by(services.c.host, services.c.binary)).mappings().all()
         return [
-            _state(row).row(alive=row["heartbeat_db_at"] is not None and now - row["heartbeat_db_at"] <= window)
-            for row in rows
+            (state := _state(row)).row(alive=alive(row["heartbeat_db_at"], state.last_ok, now, window)) for row in rows
         ]
 
     def close(self) -> None:
