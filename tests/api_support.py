@@ -3,6 +3,13 @@ text carries a secret that must never reach a non-admin."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
 from fastapi.testclient import TestClient
 from support import Harness
 
@@ -49,3 +56,37 @@ def client(source: Source, **options: bool) -> TestClient:
 def engine_client(harness: Harness | None = None) -> tuple[Harness, TestClient]:
     harness = harness or fleet()
     return harness, client(EngineSource(harness.engine))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(*args: str) -> subprocess.Popen[str]:
+    """`statecore serve ...` as an operator starts it: its own process, a real uvicorn."""
+    environ = {k: v for k, v in os.environ.items() if k != "STATECORE_ADMIN_TOKEN"}
+    command = [sys.executable, "-m", "statecore", "serve", *args]
+    return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_serving(process: subprocess.Popen[str], port: int, seconds: float = 15) -> None:
+    """Until the server answers on ``port``; fails with its stderr if it exits, or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "statecore serve did not start"
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.wait(10)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()

@@ -4,9 +4,6 @@ and `statecore serve` as an operator starts it."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -17,7 +14,7 @@ import httpx
 import pytest
 import schemathesis
 import uvicorn
-from api_support import ADMIN, POLICY, SERVICES, fleet
+from api_support import ADMIN, POLICY, SERVICES, fleet, free_port, serve, stop, wait_until_serving
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 from support import Harness
@@ -96,43 +93,21 @@ def test_no_generated_request_makes_the_live_server_fail(case, live_url):
     case.call_and_validate(base_url=live_url, headers=ADMIN, checks=checks, timeout=5)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve(*args: str) -> subprocess.Popen[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "STATECORE_ADMIN_TOKEN"}
-    command = [sys.executable, "-m", "statecore", "serve", *args]
-    return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")
     port = free_port()
     process = serve("--db", str(store_file), "--port", str(port), "--admin-token-file", str(token_file))
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers={"X-Auth-Token": "file-token"})
-                break
-            except httpx.ConnectError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "statecore serve did not start"
-                time.sleep(0.1)
+        wait_until_serving(process, port)
+        response = httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers={"X-Auth-Token": "file-token"})
         assert response.status_code == 200 and len(response.json()["services"]) == 4
         assert httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers=ADMIN).status_code == 401
         reset = httpx.put(f"http://127.0.0.1:{port}{SERVICES}/reset", json={"host": "node2@array"},
                           headers={"X-Auth-Token": "file-token"})  # fmt: skip
         assert reset.status_code == 409 and "engine that runs it" in reset.text
     finally:
-        process.terminate()
-        process.wait(10)
-        process.stdout.close()
-        process.stderr.close()
+        stop(process)
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:

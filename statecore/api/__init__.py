@@ -1,4 +1,4 @@
-"""statecore over HTTP: Cinder's ``os-services`` with statecore's lifecycle (``pip install 'statecore[api]'``).
+"""statecore over HTTP: Cinder's ``os-services`` in Cinder's shapes (``pip install 'statecore[api]'``).
 
 ``create_app(EngineSource(engine), policy)`` in an embedding service; ``statecore serve`` runs
 ``create_app(StoreSource(store), StaticTokenPolicy(token))`` standalone. See docs/api.md.
