@@ -227,7 +227,7 @@ class Engine:
             return [self._row(s, admin=admin) for s in self.registry.select(binary=binary, host=host)]
 
     def fleet(self) -> list[ServiceRow]:
-        """Every host's services; ``state`` by heartbeat age and each one's stored window, on the store's clock."""
+        """Every host's services; ``state`` by heartbeat age and stored window, on the store's clock or ours."""
         return self.store.fleet(now=self.clock.now())
 
     def service(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
