@@ -13,25 +13,44 @@ import typer
 from loguru import logger
 from rich.console import Console
 
+from statecore.cli_options import like_setting, port, seconds
 from statecore.errors import StatecoreError, UnknownService
 from statecore.registry import find
-from statecore.screen import service_table
+from statecore.screen import cinder_row, service_table
 from statecore.store import Store, open_store, service_id
-from statecore.table import BINARIES
+from statecore.table import BINARIES, Binary
 
-app = typer.Typer(help="Lifecycle of storage services as explicit state machines.", no_args_is_help=True)
+HELP = {"help_option_names": ["-h", "--help"]}
+"""``-h`` as well, on every command: subcommands inherit it from the top-level context."""
+app = typer.Typer(
+    help="Lifecycle of storage services as explicit state machines.", no_args_is_help=True, context_settings=HELP
+)
 console = Console()
 PIPED_WIDTH = 200
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"statecore {version('statecore')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
     """statecore: volume and backup service lifecycles, their diagrams, docs and simulations."""
 
 
 @app.command()
 def demo(
-    seconds: Annotated[float, typer.Option(help="how long to run, in real seconds")] = 8.0,
+    duration: Annotated[
+        float, typer.Option("--seconds", callback=seconds("--seconds"), help="how long to run, in real seconds")
+    ] = 8.0,
 ) -> None:
     """Run the engine for real for a few seconds, on a SQLite store in ./.statecore-demo: an array
     that starts answering after 2 s and a backup directory that appears after 3.5 s. Watch both
@@ -42,7 +61,7 @@ def demo(
     with staged_storage(DEMO_DIR) as port:
         config = demo_config(DEMO_DIR, port)
         engine = build_engine(config, Path.cwd())
-        run_live(engine, refresh=config.refresh, duration=seconds, console=_console())
+        run_live(engine, refresh=config.refresh, duration=duration, console=_console())
     typer.echo(f"\nstore: {config.store}  (statecore service-list --db {config.store})")
     typer.echo(f"notifications: {config.notifications}")
 
@@ -50,12 +69,16 @@ def demo(
 @app.command()
 def run(
     config_file: Annotated[Path, typer.Argument(metavar="CONFIG.toml", help="store, settings and services")],
-    duration: Annotated[float | None, typer.Option(help="stop after so many seconds (default: Ctrl-C)")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(callback=seconds("--duration"), help="stop after so many seconds (default: Ctrl-C)"),
+    ] = None,
 ) -> None:
     """Run the engine in real time on real drivers, with a live service list, until Ctrl-C.
 
     Notifications go to the log and to the JSON-lines file of the configuration; the store
     (SQLite by default) is what `statecore service-list` reads from another terminal or host.
+    On a terminal, log lines are printed above the live table, never through it.
     """
     from statecore.live import build_engine, load_run_config, run_live
 
@@ -68,26 +91,48 @@ DbOption = Annotated[str, typer.Option("--db", help="SQLite file or postgresql:/
 
 
 TimeoutOption = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="seconds to wait for the store before giving up with one line")
+    float,
+    typer.Option(
+        "--timeout",
+        callback=seconds("--timeout", minimum=0.1),
+        help="seconds to wait for the store before giving up with one line",
+    ),
 ]
 
 
 DownTimeOption = Annotated[
-    float, typer.Option("--service-down-time", help="seconds without heartbeat before a service counts as down")
+    float | None,
+    typer.Option(
+        "--service-down-time",
+        callback=like_setting("--service-down-time", "service_down_time"),
+        help="seconds without heartbeat before a service counts as down (default: what its engine used)",
+    ),
 ]
 
 
 @app.command("service-list")
 def service_list(
     db: DbOption = "statecore.sqlite",
+    host: Annotated[str | None, typer.Option("--host", help="only this host (host@backend for a volume)")] = None,
+    binary: Annotated[
+        str | None,
+        typer.Option("--binary", help="only this binary: cinder-volume or cinder-backup (or volume, backup)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document, for machines")] = False,
-    down_time: DownTimeOption = 60.0,
+    down_time: DownTimeOption = None,
     timeout: TimeoutOption = 5.0,
 ) -> None:
-    """Every service of every host in the store, state computed from heartbeat age (database clock)."""
-    rows = _bounded(db, timeout, lambda: _existing_store(db).fleet(down_time))
+    """Every service of every host in the store, as `cinder service-list` shows them (its columns, in
+    its order, then statecore's own); state from heartbeat age on the database's clock, with the
+    service_down_time each service's engine stored. Reads only: never creates a store."""
+    wanted = None if binary is None else _binary_or_refuse(binary, "nothing was listed")
+    rows = [
+        row
+        for row in _bounded(db, timeout, lambda: _existing_store(db).fleet(down_time))
+        if (host is None or row.host == host) and wanted in (None, row.binary)
+    ]
     if as_json:
-        typer.echo(json.dumps({"services": [row.model_dump(mode="json") for row in rows]}, sort_keys=True))
+        typer.echo(json.dumps({"services": [cinder_row(row) for row in rows]}, sort_keys=True))
     else:
         _console().print(service_table(rows, title=f"services in {db}"))
 
@@ -221,43 +266,70 @@ def service_remove(
     host: Annotated[str, typer.Argument(help="the service's host (host@backend for a volume)")],
     binary: Annotated[str, typer.Argument(help="volume or backup")],
     db: DbOption = "statecore.sqlite",
-    down_time: DownTimeOption = 60.0,
+    down_time: DownTimeOption = None,
+    timeout: TimeoutOption = 5.0,
 ) -> None:
     """Delete a service that is gone, with its history and undelivered notifications (Cinder's
     `cinder-manage service remove BINARY HOST`, whose order is accepted too). Refused while its
     heartbeat is fresher than --service-down-time: stop its engine first."""
-    host, binary = _host_and_binary(host, binary)
-    removed = _existing_store(db).remove_service(service_id(binary, host), down_time)
+    host, binary = _host_and_binary(host, binary, "nothing was removed")
+    removed = _bounded(db, timeout, lambda: _existing_store(db).remove_service(service_id(binary, host), down_time))
     typer.echo(
         f"removed {binary} {host} from {db}: {removed.history} history rows, {removed.outbox} undelivered notifications"
     )
 
 
-def _host_and_binary(first: str, second: str) -> tuple[str, str]:
+@app.command()
+def reset(
+    host: Annotated[str, typer.Argument(help="the service's host (host@backend for a volume)")],
+    binary: Annotated[str, typer.Argument(help="volume or backup (cinder-volume, cinder-backup)")],
+    db: DbOption = "statecore.sqlite",
+    timeout: TimeoutOption = 5.0,
+) -> None:
+    """Give a service a fresh start, e.g. after fixing its driver in the configuration: its stored
+    state goes back to `starting`, its error and retry plan are forgotten, and the next `statecore
+    run` loads its driver again and starts it with a full retry budget. For a stopped engine:
+    refused while an engine holds the service (reset it through that engine) or its heartbeat is
+    fresh."""
+    host, binary = _host_and_binary(host, binary, "nothing was reset")
+    fresh = _bounded(db, timeout, lambda: _existing_store(db).reset_service(service_id(binary, host)))
+    typer.echo(
+        f"reset {binary} {host} in {db}: {fresh.lifecycle.value}, error and retries cleared;"
+        " the next engine to run it starts it from scratch"
+    )
+
+
+def _host_and_binary(first: str, second: str, refused: str) -> tuple[str, Binary]:
     """HOST BINARY, as every statecore command puts the host first; Cinder's BINARY HOST (and its
     ``cinder-volume`` names) when the second word is no binary but the first is: never ambiguous."""
     if _binary_named(second) is None and (swapped := _binary_named(first)) is not None:
         return second, swapped
-    binary = _binary_named(second)
+    return first, _binary_or_refuse(second, refused)
+
+
+def _binary_or_refuse(word: str, refused: str) -> Binary:
+    binary = _binary_named(word)
     if binary is None:
-        raise UnknownService(f"binary {second!r}: choose {' or '.join(BINARIES)}; nothing was removed")
-    return first, binary
+        raise UnknownService(
+            f"binary {word!r}: choose {' or '.join(BINARIES)} (or cinder-volume, cinder-backup); {refused}"
+        )
+    return binary
 
 
-def _binary_named(word: str) -> str | None:
+def _binary_named(word: str) -> Binary | None:
     name = word.removeprefix("cinder-")
-    return name if name in BINARIES else None
+    return next((binary for binary in BINARIES if binary == name), None)
 
 
 @app.command()
 def serve(
     db: DbOption = "statecore.sqlite",
     host: Annotated[str, typer.Option(help="address to listen on (loopback unless you mean otherwise)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port; 8776 is Cinder's")] = 8776,
+    port: Annotated[int, typer.Option(callback=port("--port"), help="TCP port; 8776 is Cinder's")] = 8776,
     admin_token_file: Annotated[
         Path | None, typer.Option(help="file holding the admin token (default: $STATECORE_ADMIN_TOKEN)")
     ] = None,
-    down_time: DownTimeOption = 60.0,
+    down_time: DownTimeOption = None,
 ) -> None:
     """Serve the store's service list and disable/enable over HTTP, as Cinder's os-services (docs/api.md).
 
@@ -280,8 +352,12 @@ def serve(
 
 
 def _existing_store(db: str) -> Store:
-    """Open a store without creating one: a mistyped path must not leave an empty database behind."""
-    if "://" not in db and not Path(db).is_file():
+    """Open a store without creating one: a mistyped path (or ``sqlite:///`` URL) must not leave an
+    empty database behind; a server's database is not created by opening it either."""
+    from statecore.store import sqlite_path
+
+    path = sqlite_path(db)
+    if path is not None and not path.is_file():
         raise StatecoreError(f"no store at {db}: start `statecore run` (or `statecore demo`) first, or pass --db")
     return open_store(db)
 

@@ -227,8 +227,8 @@ class Engine:
             return [self._row(s, admin=admin) for s in self.registry.select(binary=binary, host=host)]
 
     def fleet(self) -> list[ServiceRow]:
-        """Every host's services in the store; ``state`` by heartbeat age, on the store's clock or this engine's."""
-        return self.store.fleet(self.settings.service_down_time, now=self.clock.now())
+        """Every host's services; ``state`` by heartbeat age and stored window, on the store's clock or ours."""
+        return self.store.fleet(now=self.clock.now())
 
     def service(self, host: str, *, binary: Binary | None = None) -> ServiceRow:
         service = self.registry.find(host, binary)

@@ -9,14 +9,19 @@ field.
 
 from __future__ import annotations
 
+import sys
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
@@ -135,7 +140,7 @@ def run_live(
     view = LiveView(engine, rows=max(5, console.size.height - 12))
     engine.start()
     try:
-        with Live(view.changed() or "", console=console, auto_refresh=False) as live:
+        with logs_above(console), Live(view.changed() or "", console=console, auto_refresh=False) as live:
             while (remaining := _remaining(deadline)) is None or remaining > 0:
                 time.sleep(refresh if remaining is None else min(refresh, remaining))
                 screen = view.changed()
@@ -145,6 +150,34 @@ def run_live(
         console.print("stopping: Ctrl-C")
     finally:
         engine.shutdown()
+
+
+@contextmanager
+def logs_above(console: Console) -> Iterator[None]:
+    """On a terminal, log lines go through the console that draws the live screen, which prints them
+    above it and redraws it below: loguru's default handler writes to the stderr it found at import,
+    at the cursor, across the table. INFO and above, as an operator watches the screen; the default
+    handler is back afterwards. Piped output has no live region to break: the log stays on stderr."""
+    global _default_handler
+    if not console.is_terminal:
+        yield
+        return
+    try:
+        logger.remove(_default_handler)  # a handler the embedder added is left alone
+        default = True
+    except ValueError:  # the embedder removed it
+        default = False
+    sink = logger.add(lambda line: console.print(Text.from_ansi(line.rstrip("\n"))), level="INFO", colorize=True)
+    try:
+        yield
+    finally:
+        logger.remove(sink)
+        if default:
+            _default_handler = logger.add(sys.stderr)
+
+
+_default_handler = 0
+"""The id of loguru's default handler (to stderr), while ``logs_above`` has not replaced it."""
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
@@ -23,8 +24,12 @@ from statecore.records import ServiceRow, iso
 from statecore.service import Service
 from statecore.table import State
 
-COLUMNS = ("host", "binary", "zone", "status", "state", "lifecycle", "backend_state", "updated_at", "attempts",
-           "next retry", "last error")  # fmt: skip
+CINDER_COLUMNS = ("Binary", "Host", "Zone", "Status", "State", "Updated_at", "Cluster", "Disabled Reason",
+                  "Backend State")  # fmt: skip
+"""``cinder service-list`` at 3.49, in its order (cinderclient's ``do_service_list``)."""
+OWN_COLUMNS = ("Lifecycle", "Attempts", "Next Retry", "Last Error")
+"""What statecore knows besides, after Cinder's columns so a Cinder operator reads the table as usual."""
+COLUMNS = CINDER_COLUMNS + OWN_COLUMNS
 SEVERITY = {
     State.FAILED_PERMANENT: 0, State.DOWN: 1, State.FAILED_RECOVERABLE: 2, State.INITIALIZING: 3,
     State.STARTING: 4, State.UP: 5,
@@ -32,18 +37,31 @@ SEVERITY = {
 """Worst first: the order in which the live screen lists services that need attention."""
 
 
+def cinder_binary(binary: str) -> str:
+    """Cinder's name of a binary: ``cinder-volume``, ``cinder-backup``."""
+    return f"cinder-{binary}"
+
+
+def cinder_row(row: ServiceRow) -> dict[str, Any]:
+    """A service-list row as JSON: Cinder's fields with Cinder's values (``cinder-volume``, a
+    ``cluster`` statecore does not have), then statecore's own."""
+    fields = row.model_dump(mode="json")
+    return {**fields, "binary": cinder_binary(row.binary), "cluster": None}
+
+
 def service_table(rows: list[ServiceRow], title: str = "services") -> Table:
-    """The service list as operators read it; shared by every command that shows services."""
+    """The service list as operators read it; shared by every command that shows services. Empty
+    cells say ``-``, as cinderclient prints them."""
     table = Table(title=title)
     for column in COLUMNS:
         table.add_column(column)
     for row in rows:
         cells = (
-            row.host, row.binary, row.zone, row.status, row.state, row.lifecycle.value,
-            row.backend_state or "-", iso(row.updated_at) or "-", str(row.total_attempts),
-            iso(row.next_retry_at) or "-", row.last_error or "-",
+            cinder_binary(row.binary), row.host, row.zone, row.status, row.state, iso(row.updated_at), None,
+            row.disabled_reason, row.backend_state, row.lifecycle.value, str(row.total_attempts),
+            iso(row.next_retry_at), row.last_error,
         )  # fmt: skip
-        table.add_row(*(escape(cell) for cell in cells))  # error text may hold [brackets]
+        table.add_row(*(escape(cell or "-") for cell in cells))  # error text may hold [brackets]
     return table
 
 

@@ -123,6 +123,7 @@ class Service:
             self.initialized, self.last_ok, self.updated_at, self.attempt, self.total_attempts,
             self.retries_left() if retries_left is MISSING else retries_left, self.last_delay, self.next_retry_at,
             error.type if error else None, error.message if error else None, self.backend_state, self.generation,
+            self.settings.service_down_time,
         )  # fmt: skip
 
     def row(self, owner: str, *, admin: bool) -> ServiceRow:

@@ -101,7 +101,10 @@ def test_service_remove_takes_cinders_order_and_binary_names_too(db, words):
     [
         ((FLAPPER, "volume"), f"error: service 'volume/{FLAPPER}' is alive (last heartbeat "),
         (("node9", "backup"), "error: no service 'backup/node9' in the store; nothing was removed"),
-        (("node1", "scheduler"), "error: binary 'scheduler': choose volume or backup; nothing was removed"),
+        (
+            ("node1", "scheduler"),
+            "error: binary 'scheduler': choose volume or backup (or cinder-volume, cinder-backup); nothing was removed",
+        ),
     ],
 )
 def test_service_remove_refuses_a_live_unknown_or_misnamed_service_by_name(db, words, message):

@@ -56,6 +56,7 @@ def test_the_readme_prints_the_operating_commands():
         "enable",
         "purge",
         "service",
+        "reset",
         "simulate",
         "serve",
     } <= verbs
@@ -71,7 +72,7 @@ def test_every_readme_command_works_from_the_root_and_leaves_the_tree_clean(tmp_
             continue
         if verb == "run":
             command = [*command, "--duration", "1.5"]
-        if command[2:4] == ["service", "remove"]:  # refused while node1 is alive: as if it stopped an hour ago
+        if command[2:4] == ["service", "remove"] or verb == "reset":  # refused while alive: as if stopped an hour ago
             backdate_heartbeats(tmp_path / ".statecore" / "statecore.sqlite")
         result = subprocess.run([sys.executable, *command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"

@@ -245,13 +245,14 @@ def test_a_large_purge_on_sqlite_is_many_short_transactions(tmp_path, monkeypatc
     assert store.history() == survivors(everything, before)
 
 
-def test_a_store_made_before_retention_gets_the_index_that_purge_uses_and_the_lease_columns(tmp_path):
+def test_a_store_made_before_retention_gets_the_index_that_purge_uses_the_lease_and_down_time_columns(tmp_path):
     path = tmp_path / "old.sqlite"
     SqlStore(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as db:  # as the first schema left it
         db.execute("DROP INDEX ix_statecore_history_at")
         db.execute("ALTER TABLE statecore_services DROP COLUMN generation")
         db.execute("ALTER TABLE statecore_services DROP COLUMN lease_until")
+        db.execute("ALTER TABLE statecore_services DROP COLUMN service_down_time")
         db.execute("UPDATE alembic_version SET version_num = '0001'")
 
     SqlStore(f"sqlite:///{path}").close()
@@ -260,8 +261,8 @@ def test_a_store_made_before_retention_gets_the_index_that_purge_uses_and_the_le
         indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "ix_statecore_history_at" in indexes
         columns = {row[1] for row in db.execute("PRAGMA table_info(statecore_services)")}
-        assert {"generation", "lease_until"} <= columns
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
+        assert {"generation", "lease_until", "service_down_time"} <= columns
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
 
 
 class LockProbe(MemoryStore):

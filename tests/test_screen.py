@@ -28,7 +28,9 @@ def fleet() -> Harness:
 
 
 def listed(screen: str) -> list[str]:
-    return [line.split("│")[1].strip() for line in screen.splitlines() if line.startswith("│")]
+    """The Host column (Cinder's order: Binary first), one entry a row, not a wrapped line."""
+    cells = [line.split("│")[2].strip() for line in screen.splitlines() if line.startswith("│")]
+    return [host for host in cells if host]
 
 
 def test_a_small_fleet_is_listed_whole_worst_first_under_a_summary():

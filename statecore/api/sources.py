@@ -60,7 +60,8 @@ class EngineSource:
 class StoreSource:
     """Every service in a store, for a server that runs no engine."""
 
-    def __init__(self, store: Store, service_down_time: float = 60.0) -> None:
+    def __init__(self, store: Store, service_down_time: float | None = None) -> None:
+        """``service_down_time``: one window for every row; None, the one each row's engine stored."""
         self.store = store
         self.service_down_time = service_down_time
 

@@ -5,6 +5,9 @@ and virtual time, ``SqlStore`` (SQLite file or PostgreSQL) to survive crashes
 and to share one service list between hosts.
 """
 
+from pathlib import Path
+
+from statecore.errors import StatecoreError
 from statecore.store.base import (
     Claim,
     Entry,
@@ -30,13 +33,25 @@ __all__ = [
     "Store",
     "StoreCorrupt",
     "StoreUnavailable",
+    "UnsupportedStore",
     "open_store",
     "service_id",
+    "sqlite_path",
 ]
 
 
+SUPPORTED = ("sqlite", "postgresql")
+
+
+class UnsupportedStore(StatecoreError):
+    """A database URL statecore does not run on; nothing was opened or created."""
+
+
 def open_store(target: str) -> Store:
-    """``memory``, a SQLite path, or a SQLAlchemy URL (``postgresql://`` uses psycopg 3)."""
+    """``memory``, a SQLite path, or a SQLAlchemy URL (``postgresql://`` uses psycopg 3). MySQL and
+    MariaDB are refused in one line: no driver for them ships with statecore (OpenStack's is
+    PyMySQL) and the store's upserts, fencing and clock are written and tested for SQLite and
+    PostgreSQL only."""
     from statecore.store.sql import SqlStore, default_url
 
     if target == "memory":
@@ -44,5 +59,38 @@ def open_store(target: str) -> Store:
     if target.startswith("postgresql://") or target.startswith("postgres://"):
         return SqlStore("postgresql+psycopg://" + target.split("://", 1)[1])
     if "://" in target:
+        check_supported(target)
         return SqlStore(target)
     return SqlStore(default_url(target))
+
+
+def check_supported(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UnsupportedStore(f"store {url!r} is not a database URL (e.g. sqlite:///statecore.sqlite)") from None
+    backend, shown = parsed.get_backend_name(), parsed.render_as_string(hide_password=True)
+    if backend in ("mysql", "mariadb"):
+        raise UnsupportedStore(
+            f"store {shown}: MySQL/MariaDB is not supported (statecore ships no PyMySQL and runs on"
+            " SQLite or PostgreSQL); use sqlite:///FILE or postgresql://..."
+        )
+    if backend not in SUPPORTED:
+        raise UnsupportedStore(f"store {shown}: {backend} is not supported; use sqlite:///FILE or postgresql://...")
+
+
+def sqlite_path(target: str) -> Path | None:
+    """The file a SQLite store lives in (a path or a ``sqlite:///`` URL), None for any other store."""
+    if target == "memory":
+        return None
+    if "://" not in target:
+        return Path(target)
+    if not target.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(target).database
+    return Path(database) if database not in (None, "", ":memory:") else None

@@ -7,6 +7,7 @@ crash can lose neither a transition nor its notification.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,19 +62,53 @@ def alive(heartbeat: datetime | None, last_ok: datetime, now: datetime, window: 
     return now - (last_ok if heartbeat is None else heartbeat) <= window
 
 
-def check_removable(sid: str, heartbeat: datetime | None, now: datetime, service_down_time: float) -> None:
+DEFAULT_DOWN_TIME = 60.0
+"""The window for a row written before engines stored theirs: the settings' default."""
+
+
+def down_time_of(stored: float | None, override: float | None) -> float:
+    """The liveness window a reader applies to one row: the caller's ``override`` if it gave one,
+    else what the row's engine used, else the default."""
+    if override is not None:
+        return override
+    return DEFAULT_DOWN_TIME if stored is None else stored
+
+
+def check_removable(
+    sid: str, heartbeat: datetime | None, now: datetime, service_down_time: float, *, refused: str = "removed"
+) -> None:
     """Only a service that is down by heartbeat age may go (the fleet's own liveness rule): one whose
     engine still runs it would write it back at its next transition, and lose its history meanwhile."""
     if heartbeat is not None and now - heartbeat <= timedelta(seconds=service_down_time):
         age = (now - heartbeat).total_seconds()
         raise ServiceAlive(
             f"service {sid!r} is alive (last heartbeat {age:.0f} s ago, service_down_time {service_down_time:g} s):"
-            " stop its engine and wait until it is down; nothing was removed"
+            f" stop its engine and wait until it is down; nothing was {refused}"
         )
 
 
-def unknown_service(sid: str) -> UnknownService:
-    return UnknownService(f"no service {sid!r} in the store; nothing was removed")
+def check_unleased(sid: str, holder: Holder | None, now: datetime) -> None:
+    """A service whose lease an engine holds is that engine's to change (failed services send no
+    heartbeat, but their engine renews the lease): a store-side reset would be overwritten."""
+    if holder is not None and holder.until >= now:
+        raise ServiceAlive(
+            f"service {sid!r} is driven by the engine of {holder.owner!r} (lease until {holder.until.isoformat()}):"
+            " stop that engine, or reset it through that engine's API; nothing was reset"
+        )
+
+
+def reset_state(state: ServiceState) -> ServiceState:
+    """A stored service as new (``starting``: the next engine starts it with a fresh budget and
+    loads its driver again), its stale error and retry plan forgotten. Kept: who it is, its admin
+    status and ``total_attempts``, which counts attempts over its whole life."""
+    return dataclasses.replace(
+        state, lifecycle=State.STARTING, initialized=False, attempt=0, retries_left=None, last_delay=None,
+        next_retry_at=None, last_error_type=None, last_error_message=None, backend_state=None,
+    )  # fmt: skip
+
+
+def unknown_service(sid: str, refused: str = "removed") -> UnknownService:
+    return UnknownService(f"no service {sid!r} in the store; nothing was {refused}")
 
 
 @dataclass(slots=True)
@@ -100,6 +135,10 @@ class ServiceState:
     backend_state: str | None
     generation: int = 0
     """The fencing token of the claim this state was written under (``Store.claim``)."""
+    service_down_time: float | None = None
+    """The liveness window the engine that wrote this state used for it (settings may differ per
+    service): readers with no engine of their own (``service-list``, ``serve``) judge by it. None:
+    written before statecore kept it; ``DEFAULT_DOWN_TIME`` then."""
 
     @property
     def id(self) -> str:
@@ -256,21 +295,30 @@ class Store(Protocol):
         touched: its rows are the undelivered notifications (delivered ones are deleted already)."""
         ...
 
-    def remove_service(self, sid: str, service_down_time: float, *, now: datetime | None = None) -> Removed:
+    def remove_service(self, sid: str, service_down_time: float | None, *, now: datetime | None = None) -> Removed:
         """Delete a service that is gone, with its history and its undelivered notifications, in one
         transaction. Refused (``ServiceAlive``) while its heartbeat is at most ``service_down_time``
-        old, on the store's clock (``now`` as in ``fleet``); ``UnknownService`` if there is none."""
+        old (None: the window its engine stored), on the store's clock (``now`` as in ``fleet``);
+        ``UnknownService`` if there is none."""
+        ...
+
+    def reset_service(self, sid: str, *, now: datetime | None = None) -> ServiceState:
+        """An admin's reset with no engine running the service (``reset_state``): the next engine
+        to take it starts it from scratch. Refused (``ServiceAlive``) while an engine holds its lease
+        or its heartbeat is fresh (stored window), ``UnknownService`` if there is none; returns the
+        state written. The clock is the store's, or ``now`` as in ``fleet``."""
         ...
 
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
         """Every transition still kept (``purge``: retention), oldest first, of one service or of all."""
         ...
 
-    def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
+    def fleet(self, service_down_time: float | None = None, *, now: datetime | None = None) -> list[ServiceRow]:
         """Every service of every host, ``state`` from heartbeat age: alive while ``now - heartbeat
-        <= service_down_time`` (BEHAVIOR.md section 5). A store with a clock of its own (a
-        database's) reads its own time; one without (``MemoryStore``) takes ``now``, the clock of
-        the engine that recorded the heartbeats, and the wall clock only if none is given."""
+        <= service_down_time`` (BEHAVIOR.md section 5), the window each row's engine stored unless
+        the caller gives one (``down_time_of``). A store with a clock of its own (a database's)
+        reads its own time; one without (``MemoryStore``) takes ``now``, the clock of the engine
+        that recorded the heartbeats, and the wall clock only if none is given."""
         ...
 
     def close(self) -> None:

@@ -26,6 +26,9 @@ from statecore.store.base import (
     alive,
     check_cutoff,
     check_removable,
+    check_unleased,
+    down_time_of,
+    reset_state,
     service_id,
     unknown_service,
 )
@@ -230,10 +233,12 @@ class MemoryStore:
             self._history[: len(read)] = left
         return len(read) - len(left)
 
-    def remove_service(self, sid: str, service_down_time: float, *, now: datetime | None = None) -> Removed:
-        if sid not in self._services:
+    def remove_service(self, sid: str, service_down_time: float | None, *, now: datetime | None = None) -> Removed:
+        state = self._services.get(sid)
+        if state is None:
             raise unknown_service(sid)
-        check_removable(sid, self.heartbeats.get(sid), now or datetime.now(UTC), service_down_time)
+        window = down_time_of(state.service_down_time, service_down_time)
+        check_removable(sid, self.heartbeats.get(sid), now or datetime.now(UTC), window)
         with self._rewriting:
             read = self._history[:]
             left = [r for r in read if service_id(r.binary, r.host) != sid]
@@ -248,17 +253,34 @@ class MemoryStore:
             self._status_version += 1
         return Removed(len(read) - len(left), undelivered)
 
+    def reset_service(self, sid: str, *, now: datetime | None = None) -> ServiceState:
+        """Leases count only in a shared store: a private one has no engine but its caller's."""
+        state = self._services.get(sid)
+        if state is None:
+            raise unknown_service(sid, "reset")
+        now = now or datetime.now(UTC)
+        if self.shared:
+            check_unleased(sid, self._leases.get(sid), now)
+        window = down_time_of(state.service_down_time, None)
+        check_removable(sid, self.heartbeats.get(sid), now, window, refused="reset")
+        self._services[sid] = fresh = reset_state(self._with_heartbeat(state))
+        return dataclasses.replace(fresh)
+
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
         if sid is None:
             return list(self._history)
         return [r for r in self._history if service_id(r.binary, r.host) == sid]
 
-    def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
+    def fleet(self, service_down_time: float | None = None, *, now: datetime | None = None) -> list[ServiceRow]:
         now = now or datetime.now(UTC)
-        window = timedelta(seconds=service_down_time)
         return [
             self._with_heartbeat(state, copy=False).row(
-                alive=alive(self.heartbeats.get(sid), state.last_ok, now, window)
+                alive=alive(
+                    self.heartbeats.get(sid),
+                    state.last_ok,
+                    now,
+                    timedelta(seconds=down_time_of(state.service_down_time, service_down_time)),
+                )
             )
             for sid, state in self._services.items()
         ]

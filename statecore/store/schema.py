@@ -72,6 +72,7 @@ services = Table(
     Column("backend_state", String(16)),
     Column("generation", Integer, nullable=False, server_default="0"),
     Column("lease_until", UtcDateTime()),
+    Column("service_down_time", Float),
 )
 
 history = Table(

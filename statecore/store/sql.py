@@ -60,6 +60,9 @@ from statecore.store.base import (
     alive,
     check_cutoff,
     check_removable,
+    check_unleased,
+    down_time_of,
+    reset_state,
     service_id,
     unknown_service,
 )
@@ -378,19 +381,41 @@ class SqlStore:
             if count < PURGE_BATCH:
                 return deleted
 
-    def remove_service(self, sid: str, service_down_time: float, *, now: datetime | None = None) -> Removed:
+    def remove_service(self, sid: str, service_down_time: float | None, *, now: datetime | None = None) -> Removed:
         """The database's clock judges liveness, as in ``fleet``; the service row is locked
         (PostgreSQL) so a heartbeat landing meanwhile waits and then finds nothing to update."""
         with self._tx() as connection:
-            query = select(services.c.heartbeat_db_at, self._db_now()).where(services.c.id == sid)
-            row = connection.execute(query.with_for_update(of=services)).first()
-            if row is None:
-                raise unknown_service(sid)
-            check_removable(sid, row[0], _utc(row[1], self.engine), service_down_time)
+            row = self._locked(connection, sid, "removed")
+            window = down_time_of(row["service_down_time"], service_down_time)
+            check_removable(sid, row["heartbeat_db_at"], row["db_now"], window)
             rows = connection.execute(delete(history).where(history.c.service_id == sid)).rowcount
             undelivered = connection.execute(delete(outbox).where(outbox.c.service_id == sid)).rowcount
             connection.execute(delete(services).where(services.c.id == sid))
         return Removed(rows, undelivered)
+
+    def reset_service(self, sid: str, *, now: datetime | None = None) -> ServiceState:
+        """Under the row's lock, like ``remove_service``: an engine claiming it meanwhile waits, then
+        takes the reset state."""
+        with self._tx("reset not written") as connection:
+            row = self._locked(connection, sid, "reset")
+            holder = Holder(row["owner"], row["lease_until"]) if row["lease_until"] is not None else None
+            check_unleased(sid, holder, row["db_now"])
+            window = down_time_of(row["service_down_time"], None)
+            check_removable(sid, row["heartbeat_db_at"], row["db_now"], window, refused="reset")
+            fresh = reset_state(_state(row))
+            values = {name: value for name, value in _state_values(fresh).items() if name != "id"}
+            connection.execute(update(services).where(services.c.id == sid).values(**values))
+        return fresh
+
+    def _locked(self, connection: Connection, sid: str, refused: str) -> dict[str, Any]:
+        """The service's row, locked for the transaction (PostgreSQL), with the database's now."""
+        query = select(services, self._db_now().label("db_now")).where(services.c.id == sid)
+        row = connection.execute(query.with_for_update(of=services)).mappings().first()
+        if row is None:
+            raise unknown_service(sid, refused)
+        found = dict(row)
+        found["db_now"] = _utc(row["db_now"], self.engine)
+        return found
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -401,14 +426,21 @@ class SqlStore:
         with self._tx() as connection:
             return [_record(row) for row in connection.execute(query).mappings()]
 
-    def fleet(self, service_down_time: float, *, now: datetime | None = None) -> list[ServiceRow]:
+    def fleet(self, service_down_time: float | None = None, *, now: datetime | None = None) -> list[ServiceRow]:
         """The database's clock decides, whatever ``now`` says: every host reads the same time."""
-        window = timedelta(seconds=service_down_time)
         with self._tx() as connection:
             now = _utc(connection.execute(select(self._db_now())).scalar_one(), self.engine)
             rows = connection.execute(select(services).order_by(services.c.host, services.c.binary)).mappings().all()
         return [
-            (state := _state(row)).row(alive=alive(row["heartbeat_db_at"], state.last_ok, now, window)) for row in rows
+            (state := _state(row)).row(
+                alive=alive(
+                    row["heartbeat_db_at"],
+                    state.last_ok,
+                    now,
+                    timedelta(seconds=down_time_of(row["service_down_time"], service_down_time)),
+                )
+            )
+            for row in rows
         ]
 
     def close(self) -> None:
