@@ -52,8 +52,11 @@ class MessagingSink:
         topics: Sequence[str] = ("notifications",),
         driver: str = "messagingv2",
         retry: int = 0,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
-        """``retry``: oslo's reconnection attempts within one send; the outbox retries after that."""
+        """``retry``: oslo's reconnection attempts within one send; the outbox retries after that.
+        ``options``: the transport's own settings (``[oslo_messaging_rabbit]`` for ``rabbit://``), such
+        as ``amqp_durable_queues``, which must agree with the consumers' declaration of the queues."""
         if driver not in DRIVERS:
             raise ValueError(f"MessagingSink: driver {driver!r} does not publish to a bus; use one of {DRIVERS}")
         if not topics or any(not topic for topic in topics):
@@ -67,6 +70,12 @@ class MessagingSink:
             self.transport = oslo_messaging.get_notification_transport(conf, url=transport_url)
         except (oslo_messaging.InvalidTransportURL, oslo_messaging.DriverLoadFailure) as error:
             raise ValueError(f"MessagingSink: transport_url {transport_url!r}: {error}") from None
+        group = "oslo_messaging_" + transport_url.split(":", 1)[0].split("+", 1)[0]
+        for option, value in (options or {}).items():
+            try:
+                conf.set_override(option, value, group=group)
+            except (cfg.Error, ValueError) as error:
+                raise ValueError(f"MessagingSink: options: {option} = {value!r}: {error}") from None
         self.notifier = oslo_messaging.Notifier(self.transport, driver=driver, topics=list(topics), retry=retry)
         (extension,) = self.notifier._driver_mgr.extensions
         self.version: float = extension.obj.version

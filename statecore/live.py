@@ -58,6 +58,9 @@ class MessagingConfig(_Strict):
     transport_url: str = Field(min_length=1, description="oslo.messaging URL, e.g. 'rabbit://user:pass@host:5672/'")
     topics: list[str] = Field(default_factory=lambda: ["notifications"], min_length=1)
     driver: Literal["messagingv2", "messaging"] = "messagingv2"
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the transport's settings ([oslo_messaging_rabbit]), e.g. amqp_durable_queues"
+    )
 
 
 class RunConfig(_Strict):
@@ -151,7 +154,9 @@ def _messaging_sink(messaging: MessagingConfig) -> Sink:
     from statecore.bus import MessagingSink
 
     try:
-        return MessagingSink(messaging.transport_url, topics=messaging.topics, driver=messaging.driver)
+        return MessagingSink(
+            messaging.transport_url, topics=messaging.topics, driver=messaging.driver, options=messaging.options
+        )
     except ValueError as error:
         raise ConfigFileError(f"messaging: {error}") from None
 
