@@ -8,6 +8,7 @@ reconnects after the broker's restart waits in its queue.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from rabbit_server import Broker, rabbitmq_installed, rabbitmq_server
 from support import Harness
 
 from statecore.bus import MessagingSink
+from statecore.errors import MissingExtra
 from statecore.live import RunConfig, build_engine
 
 oslo_messaging = pytest.importorskip("oslo_messaging")
@@ -215,3 +217,9 @@ def test_a_send_to_a_dead_broker_fails_at_once_and_raises():
         sink.emit(envelope)
     assert time.monotonic() - started < 5
     sink.close()
+
+
+def test_without_the_messaging_extra_the_sink_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "oslo_messaging", None)  # what an install without the extra has
+    with pytest.raises(MissingExtra, match=r"the messaging extra \(oslo_messaging is missing\): pip install"):
+        MessagingSink("rabbit://guest:guest@127.0.0.1:9/")
