@@ -1,5 +1,6 @@
 """statecore: the lifecycle of storage services as explicit, table-driven state machines."""
 
+from statecore.bus import MessagingSink
 from statecore.clock import RealClock, VirtualClock
 from statecore.drivers import Driver, VolumeDriver, default_classifier
 from statecore.engine import Engine
@@ -33,6 +34,7 @@ __all__ = [
     "JsonLinesSink",
     "LoguruSink",
     "MemorySink",
+    "MessagingSink",
     "MissingDriverLibrary",
     "NoServiceAvailable",
     "RealClock",

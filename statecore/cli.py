@@ -80,11 +80,13 @@ def run(
     (SQLite by default) is what `statecore service-list` reads from another terminal or host.
     On a terminal, log lines are printed above the live table, never through it.
     """
-    from statecore.live import build_engine, load_run_config, run_live
+    from statecore.live import build_engine, engine_metrics, load_run_config, metrics_server, run_live
 
     config, base = load_run_config(config_file)
-    engine = build_engine(config, base)
-    run_live(engine, refresh=config.refresh, duration=duration, console=_console())
+    metrics = engine_metrics(config)
+    engine = build_engine(config, base, metrics=metrics)
+    with metrics_server(metrics, config.metrics):
+        run_live(engine, refresh=config.refresh, duration=duration, console=_console())
 
 
 DbOption = Annotated[str, typer.Option("--db", help="SQLite file or postgresql:// URL that `run` writes")]
@@ -346,8 +348,12 @@ def serve(
     except ImportError as error:
         raise StatecoreError(f"statecore serve needs the api extra ({error.name} is missing): "
                              "pip install 'statecore[api]'") from None  # fmt: skip
+    from statecore.api.metrics import add_metrics
+
     policy = StaticTokenPolicy(admin_token(admin_token_file, os.environ))
-    api = create_app(StoreSource(_existing_store(db), down_time), policy)
+    store = _existing_store(db)
+    api = create_app(StoreSource(store, down_time), policy)
+    add_metrics(api, store, down_time)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

@@ -82,3 +82,11 @@ class NoServiceAvailable(StatecoreError):
 
 class InvalidBackup(StatecoreError):
     """A backup is not in a state that allows the operation (Cinder's ``InvalidBackup``)."""
+
+
+class MissingExtra(StatecoreError):
+    """An optional part of statecore was configured, but its libraries are not installed; the
+    message names the extra that brings them."""
+
+    def __init__(self, what: str, extra: str, missing: str | None) -> None:
+        super().__init__(f"{what} need the {extra} extra ({missing} is missing): pip install 'statecore[{extra}]'")

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,6 +33,9 @@ from statecore.settings import build_settings
 from statecore.store import Store, open_store
 from statecore.table import Binary
 from statecore.validation import first_problem
+
+if TYPE_CHECKING:
+    from statecore.metrics import EngineMetrics
 
 
 class ConfigFileError(StatecoreError):
@@ -52,6 +55,17 @@ class ServiceConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class MessagingConfig(_Strict):
+    """``[messaging]``: notifications on the operator's message bus too (bus.py)."""
+
+    transport_url: str = Field(min_length=1, description="oslo.messaging URL, e.g. 'rabbit://user:pass@host:5672/'")
+    topics: list[str] = Field(default_factory=lambda: ["notifications"], min_length=1)
+    driver: Literal["messagingv2", "messaging"] = "messagingv2"
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the transport's settings ([oslo_messaging_rabbit]), e.g. amqp_durable_queues"
+    )
+
+
 class RunConfig(_Strict):
     store: str = "statecore.sqlite"
     notifications: str | None = "notifications.jsonl"
@@ -61,6 +75,10 @@ class RunConfig(_Strict):
     refresh: float = Field(1.0, gt=0)
     settings: dict[str, Any] = Field(default_factory=dict)
     services: list[ServiceConfig] = Field(min_length=1)
+    messaging: MessagingConfig | None = None
+    metrics: str | None = Field(
+        None, pattern=r"^[^\s]+:[0-9]{1,5}$", description="address:port to serve Prometheus metrics on"
+    )
 
 
 def load_run_config(path: str | Path) -> tuple[RunConfig, Path]:
@@ -92,8 +110,11 @@ def _with_parent(path: str) -> str:
     return path
 
 
-def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -> Engine:
-    """The engine the configuration describes, its services registered, not started."""
+def build_engine(
+    config: RunConfig, base: Path, *, store: Store | None = None, metrics: EngineMetrics | None = None
+) -> Engine:
+    """The engine the configuration describes, its services registered, not started; ``metrics``
+    (``engine_metrics``) count its transitions and read its services."""
     try:
         settings = build_settings(config.settings)
     except SettingsError as error:
@@ -104,10 +125,16 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
         sinks.append(
             JsonLinesSink(path, max_bytes=config.notifications_max_bytes, backups=config.notifications_backups)
         )
+    if config.messaging is not None:
+        sinks.append(_messaging_sink(config.messaging))
+    if metrics is not None:
+        sinks.append(metrics.sink)
     if store is None:
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
     engine = Engine(settings, store=store, sinks=sinks, owner=config.owner)
+    if metrics is not None:
+        metrics.watch(engine)
     specs = []
     for index, service in enumerate(config.services):  # each checked here, so an error names its entry
         try:
@@ -124,6 +151,47 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
     except StatecoreError as error:
         raise ConfigFileError(f"services: {error}") from None
     return engine
+
+
+def _messaging_sink(messaging: MessagingConfig) -> Sink:
+    from statecore.bus import MessagingSink
+
+    try:
+        return MessagingSink(
+            messaging.transport_url, topics=messaging.topics, driver=messaging.driver, options=messaging.options
+        )
+    except ValueError as error:
+        raise ConfigFileError(f"messaging: {error}") from None
+
+
+def engine_metrics(config: RunConfig) -> EngineMetrics | None:
+    """The metrics ``build_engine`` wires in, if the configuration serves them (``metrics = "host:port"``)."""
+    if config.metrics is None:
+        return None
+    from statecore.metrics import EngineMetrics
+
+    return EngineMetrics()
+
+
+@contextmanager
+def metrics_server(metrics: EngineMetrics | None, address: str | None) -> Iterator[None]:
+    """Serve ``metrics`` over HTTP (``GET /metrics``) on ``address`` while the block runs."""
+    if metrics is None or address is None:
+        yield
+        return
+    from prometheus_client import start_http_server
+
+    host, port = address.rsplit(":", 1)
+    try:
+        server, thread = start_http_server(int(port), host.strip("[]"), registry=metrics.registry)
+    except OSError as error:
+        raise ConfigFileError(f"metrics: cannot listen on {address}: {error.strerror or error}") from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def run_live(

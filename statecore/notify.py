@@ -140,6 +140,11 @@ class Notifier:
     def pending(self) -> int:
         return sum(len(queue) for queue in self._queues)
 
+    def waiting(self) -> list[tuple[str, int, str | None]]:
+        """Per sink: its name, how many envelopes wait for it, and the timestamp of the oldest (monitoring)."""
+        with self._lock:
+            return [(name, len(queue), _oldest(queue)) for name, queue in zip(self.names, self._queues, strict=True)]
+
     def deliver(self) -> float | None:
         """Offer queued envelopes to their sinks; returns a backoff in seconds if any sink failed.
 
@@ -183,6 +188,14 @@ class Notifier:
         doublings = min(self._failures[index] - 1, 32)  # past the cap anyway; 2.0 ** 1024 overflows
         wait: float = min(self.max_backoff, self.first_backoff * 2**doublings)
         return wait
+
+
+def _oldest(queue: deque[Envelope]) -> str | None:
+    """The front envelope's timestamp; the drainer pops without the lock, so the queue may empty meanwhile."""
+    try:
+        return str(queue[0]["timestamp"])
+    except IndexError:
+        return None
 
 
 class DeliveryThread:

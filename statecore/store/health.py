@@ -29,6 +29,8 @@ class StoreHealth:
         self._tokens = itertools.count()
         self._lock = threading.Lock()
         self._stalled_since: float | None = None
+        self.errors = 0
+        """Store calls that raised since the store was opened: what monitoring counts (metrics.py)."""
         _WATCHER.watch(self)
 
     @property
@@ -54,6 +56,7 @@ class StoreHealth:
         busy timeout, and the lock may still be held)."""
         with self._lock:
             del self._calls[token]
+            self.errors += not ok
             stalled = self._stalled_since if ok else None
             if stalled is not None:
                 since = time.monotonic() - self.after

@@ -1,0 +1,225 @@
+"""Notifications on a real RabbitMQ, read back by a real oslo.messaging notification listener.
+
+The broker is Debian's rabbitmq-server, started by the module on a loopback port of its own
+(rabbit_server.py); the engines run in virtual time, so only the bus is real. Queues are
+declared durable on both sides (``amqp_durable_queues``), so what is sent while the listener
+reconnects after the broker's restart waits in its queue.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kombu.exceptions import OperationalError
+from rabbit_server import Broker, rabbitmq_installed, rabbitmq_server
+from support import Harness
+
+from statecore.bus import MessagingSink
+from statecore.errors import MissingExtra
+from statecore.live import RunConfig, build_engine
+
+oslo_messaging = pytest.importorskip("oslo_messaging")
+cfg = pytest.importorskip("oslo_config.cfg")
+
+DURABLE = {"amqp_durable_queues": True}
+WAIT = 30.0
+"""Seconds a test waits for the listener, at most; a healthy broker hands messages over in milliseconds."""
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    if not rabbitmq_installed():
+        pytest.skip("needs Debian's rabbitmq-server package")
+    with rabbitmq_server() as started:
+        yield started
+
+
+class Received:
+    """A notification listener's endpoint: every message, as (priority, message) in arrival order."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        self._arrived = threading.Condition()
+
+    def _keep(self, priority: str, publisher_id: str, event_type: str, payload: Any, metadata: Any) -> None:
+        message = {"publisher_id": publisher_id, "event_type": event_type, "priority": priority, "payload": payload}
+        with self._arrived:
+            self.messages.append((priority, {**message, **metadata}))
+            self._arrived.notify_all()
+
+    def info(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, metadata: Any) -> None:
+        self._keep("INFO", publisher_id, event_type, payload, metadata)
+
+    def warn(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, metadata: Any) -> None:
+        self._keep("WARN", publisher_id, event_type, payload, metadata)
+
+    def error(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, metadata: Any) -> None:
+        self._keep("ERROR", publisher_id, event_type, payload, metadata)
+
+    def distinct(self) -> set[str]:
+        with self._arrived:
+            return {message["message_id"] for _, message in self.messages}
+
+    def wait_for(self, ids: set[str]) -> None:
+        self.wait_until(lambda: ids <= self.distinct(), f"{len(ids)} notifications")
+
+    def wait_until(self, predicate: Callable[[], bool], what: str) -> None:
+        with self._arrived:
+            assert self._arrived.wait_for(predicate, timeout=WAIT), f"not within {WAIT:g} s: {what}"
+
+
+@pytest.fixture
+def received(broker: Broker) -> Iterator[Received]:
+    """A listener on ``notifications``, one message at a time, so arrival order is the queue's order."""
+    conf = cfg.ConfigOpts()
+    conf([], project="statecore-test")
+    transport = oslo_messaging.get_notification_transport(conf, url=broker.url)
+    conf.set_override("amqp_durable_queues", True, group="oslo_messaging_rabbit")
+    endpoint = Received()
+    targets = [oslo_messaging.Target(topic="notifications")]
+    listener = oslo_messaging.get_notification_listener(transport, targets, [endpoint], executor="threading")
+    conf.set_override("executor_thread_pool_size", 1)  # registered by the listener
+    listener.start()
+    try:
+        yield endpoint
+    finally:
+        listener.stop()
+        listener.wait()
+        transport.cleanup()
+
+
+@pytest.fixture
+def sink(broker: Broker) -> Iterator[MessagingSink]:
+    made = MessagingSink(broker.url, options=DURABLE)
+    yield made
+    made.close()
+
+
+def fleet(h: Harness) -> None:
+    """Volumes that fail and recover, one that never works, and backups: every priority on the bus."""
+    for n in range(4):
+        h.add(f"node{n}@lvm", "volume", h.driver("recoverable", "recoverable", "ok"))
+    slow = h.driver(*["recoverable"] * 8, "ok")
+    h.add("node8@slow", "volume", slow, reinit_driver_count=0, reinit_backoff_max=16)  # down after its grace
+    h.add("node9@bad", "volume", h.driver("config_error"))
+    for n in range(2):
+        h.add(f"node{n}", "backup", h.driver("recoverable", "ok"))
+
+
+def without_duplicates(messages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    first = []
+    for _, message in messages:
+        if message["message_id"] not in seen:
+            seen.add(message["message_id"])
+            first.append(message)
+    return first
+
+
+def in_order_per_queue(sent: list[Any], messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """RabbitMQ keeps each queue's order (one per priority), not an order across queues."""
+    for priority in ("INFO", "WARN", "ERROR"):
+        arrived = [m["message_id"] for m in without_duplicates([p for p in messages if p[0] == priority])]
+        assert arrived == [e["message_id"] for e in sent if e["priority"] == priority]
+
+
+def test_each_notification_arrives_as_the_documented_envelope(sink, received):
+    h = Harness(sinks=[sink])
+    fleet(h)
+    h.engine.start()
+    h.engine.advance(200)
+    sent = h.sink.envelopes
+    received.wait_for({e["message_id"] for e in sent})
+
+    assert {e["priority"] for e in sent} == {"INFO", "WARN", "ERROR"}
+    by_id = {message["message_id"]: message for _, message in received.messages}
+    assert [by_id[e["message_id"]] for e in sent] == [dict(e) for e in sent]  # every field, the id kept
+    in_order_per_queue(sent, received.messages)
+    assert h.engine.notifier.waiting()[1][:2] == ("messaging", 0)
+
+
+def test_notifications_wait_out_a_broker_outage_and_then_arrive_in_order(broker, sink, received, capsys):
+    h = Harness(sinks=[sink])
+    fleet(h)
+    h.engine.start()
+    h.engine.advance(1)
+    before = list(h.sink.envelopes)
+    received.wait_for({e["message_id"] for e in before})
+
+    broker.stop()
+    stopped = time.monotonic()
+    for n in range(4):  # transitions go on while the bus is away
+        h.engine.disable(f"node{n}@lvm", "maintenance")
+        h.engine.advance(10)
+        h.engine.enable(f"node{n}@lvm")
+    during = h.sink.envelopes[len(before) :]
+    waiting = dict((name, count) for name, count, _ in h.engine.notifier.waiting())
+    assert len(during) >= 8 and waiting["messaging"] == len(during) and waiting["MemorySink"] == 0
+    restart = broker.start()
+    outage = time.monotonic() - stopped
+
+    for _ in range(20):  # the outbox's backoff is virtual time: advance until the bus has taken it all
+        if dict((name, count) for name, count, _ in h.engine.notifier.waiting())["messaging"] == 0:
+            break
+        h.engine.advance(30)
+    sent = h.sink.envelopes
+    received.wait_for({e["message_id"] for e in sent})
+
+    by_id = {message["message_id"]: message for _, message in received.messages}
+    assert [by_id[e["message_id"]] for e in sent] == [dict(e) for e in sent]
+    in_order_per_queue(sent, received.messages)
+    copies = Counter(message["message_id"] for _, message in received.messages)
+    duplicates = {mid: n - 1 for mid, n in copies.items() if n > 1}
+    assert set(copies) == {e["message_id"] for e in sent}  # a duplicate is only ever a re-send of one sent
+    assert h.engine.store.pending("messaging") == []
+    with capsys.disabled():
+        print(
+            f"\nbus outage: {len(sent)} notifications sent, {len(received.messages)} received "
+            f"({len(copies)} distinct, {sum(duplicates.values())} duplicates), {len(during)} made while "
+            f"the broker was down for {outage:.1f} s (restart {restart:.1f} s)"
+        )
+
+
+def test_run_configuration_sends_to_the_bus(broker, received, tmp_path):
+    config = RunConfig.model_validate(
+        {
+            "store": "memory",
+            "notifications": None,
+            "messaging": {"transport_url": broker.url, "topics": ["notifications"], "options": DURABLE},
+            "services": [{"host": "cfg@lvm", "binary": "volume", "driver": "statecore.testing:ScriptedDriver"}],
+        }
+    )
+    engine = build_engine(config, tmp_path)
+    engine.start()
+    try:
+        row = engine.disable("cfg@lvm", "maintenance")
+        received.wait_until(lambda: any(m["payload"]["reason"] == "maintenance" for _, m in received.messages),
+                            "the disable on the bus")  # fmt: skip
+    finally:
+        engine.shutdown()
+    arrived = [m for _, m in received.messages if m["publisher_id"] == "volume.cfg@lvm"]
+    assert row.disabled_reason == "maintenance"
+    kinds = [m["event_type"] for m in arrived]
+    assert kinds[0] == "volume.init.start" and "volume.service.disable" in kinds
+
+
+def test_a_send_to_a_dead_broker_fails_at_once_and_raises():
+    sink = MessagingSink("rabbit://guest:guest@127.0.0.1:9/", options=DURABLE)  # discard: nobody listens
+    envelope = {"message_id": "m", "publisher_id": "p", "event_type": "e", "priority": "INFO", "payload": {}}
+    started = time.monotonic()
+    with pytest.raises((oslo_messaging.MessageDeliveryFailure, OperationalError)):
+        sink.emit(envelope)
+    assert time.monotonic() - started < 5
+    sink.close()
+
+
+def test_without_the_messaging_extra_the_sink_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "oslo_messaging", None)  # what an install without the extra has
+    with pytest.raises(MissingExtra, match=r"the messaging extra \(oslo_messaging is missing\): pip install"):
+        MessagingSink("rabbit://guest:guest@127.0.0.1:9/")
