@@ -14,17 +14,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from rich.console import Console
 from rich.live import Live
 
+from statecore.drivers import Classifier, default_classifier
 from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
 from statecore.notify import JsonLinesSink, LoguruSink, Sink
 from statecore.registry import check_name
 from statecore.screen import LiveView
 from statecore.service import ServiceSpec
-from statecore.settings import build_settings
+from statecore.settings import Settings, build_settings
 from statecore.store import Store, open_store
 from statecore.table import Binary
 from statecore.validation import first_problem
@@ -55,7 +56,14 @@ class RunConfig(_Strict):
     owner: str | None = None
     refresh: float = Field(1.0, gt=0)
     settings: dict[str, Any] = Field(default_factory=dict)
-    services: list[ServiceConfig] = Field(min_length=1)
+    services: list[ServiceConfig] = Field(default_factory=list)
+    cinder_config: str | None = Field(None, description="a cinder.conf whose services and drivers to supervise")
+
+    @model_validator(mode="after")
+    def _some_service(self) -> RunConfig:
+        if not self.services and not self.cinder_config:
+            raise ValueError("no service: add [[services]] or cinder_config")
+        return self
 
 
 def load_run_config(path: str | Path) -> tuple[RunConfig, Path]:
@@ -93,6 +101,7 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
         settings = build_settings(config.settings)
     except SettingsError as error:
         raise ConfigFileError(f"settings: {error}") from None
+    specs, classifier = _cinder_services(config, base, settings)  # read before anything is opened or created
     sinks: list[Sink] = [LoguruSink()]
     if config.notifications:
         path = _with_parent(resolve(base, config.notifications))
@@ -102,8 +111,7 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
     if store is None:
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
-    engine = Engine(settings, store=store, sinks=sinks, owner=config.owner)
-    specs = []
+    engine = Engine(settings, store=store, sinks=sinks, owner=config.owner, classifier=classifier)
     for index, service in enumerate(config.services):  # each checked here, so an error names its entry
         try:
             check_name(service.host, service.binary)
@@ -119,6 +127,27 @@ def build_engine(config: RunConfig, base: Path, *, store: Store | None = None) -
     except StatecoreError as error:
         raise ConfigFileError(f"services: {error}") from None
     return engine
+
+
+def _cinder_services(config: RunConfig, base: Path, settings: Settings) -> tuple[list[ServiceSpec], Classifier]:
+    """The services of ``cinder_config``, their options checked, and Cinder's classifier; none and
+    the default classifier without it."""
+    if not config.cinder_config:
+        return [], default_classifier
+    try:
+        from statecore import cinder
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in ("cinder", "oslo_config", "oslo_utils", "oslo_concurrency"):
+            raise
+        raise ConfigFileError('cinder_config needs the cinder extra: pip install "statecore[cinder]"') from None
+    try:
+        specs = cinder.read_cinder_conf(Path(resolve(base, config.cinder_config)))
+        for spec in specs:
+            check_name(spec.host, spec.binary)
+            settings.with_overrides(spec.options)
+    except StatecoreError as error:
+        raise ConfigFileError(f"cinder_config: {error}") from None
+    return specs, cinder.cinder_classifier
 
 
 def run_live(
