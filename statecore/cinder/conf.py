@@ -13,6 +13,7 @@ one process supervises one cinder.conf at a time: reading another replaces it.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from statecore.cinder.imports import backup_manager, cfg, configuration, volume_
 from statecore.errors import ConfigError
 from statecore.service import ServiceSpec
 
-SHARED = ("reinit_driver_count", "periodic_interval", "service_down_time", "report_interval",
-          "backend_stats_polling_interval", "backup_periodic_initialization", "backup_initialization_timeout")  # fmt: skip
+SHARED = (
+    "reinit_driver_count", "periodic_interval", "service_down_time", "report_interval",
+    "backend_stats_polling_interval", "backup_periodic_initialization", "backup_initialization_timeout",
+)  # fmt: skip
 """Cinder's ``[DEFAULT]`` options with a statecore setting of the same name and meaning."""
 PER_BACKEND = ("enable_unsupported_driver",)
 """Options Cinder reads from the backend's own section (then ``[backend_defaults]``)."""
@@ -79,10 +82,8 @@ def _volume(conf: Any, backend: str, shared: dict[str, Any]) -> ServiceSpec:
 
 
 def _register(option: Any, group: str | None) -> None:
-    try:
+    with contextlib.suppress(cfg.DuplicateOptError):  # Cinder defines it already (a later release may)
         cfg.CONF.register_opt(option, group=group)
-    except cfg.DuplicateOptError:
-        pass  # Cinder defines it already (a later release may): its definition stands
 
 
 def _value(conf: Any, name: str) -> Any:
