@@ -29,6 +29,10 @@ def _names_config_file(error: BaseException) -> bool:
     return "config file" in str(error).lower()
 
 
+def _library_not_found(error: BaseException) -> bool:
+    return "library not found" in str(error).lower()
+
+
 @dataclass(frozen=True)
 class Rule:
     """Errors of ``kind`` for which ``when`` holds are unrecoverable (or not); ``why`` is the table's reason."""
@@ -40,6 +44,16 @@ class Rule:
     condition: str = ""
 
 
+def _boto_rules() -> tuple[Rule, ...]:
+    """botocore comes with Cinder's S3 extra, not with Cinder: its rule exists where it is installed."""
+    try:
+        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+    except ImportError:
+        return ()
+    why = "the S3 access or secret key is unset (boto3 refuses the client)"
+    return (Rule(PartialCredentialsError, True, why), Rule(NoCredentialsError, True, why))
+
+
 CINDER_RULES: tuple[Rule, ...] = (
     Rule(exception.InvalidConfigurationValue, True, "an option's value is refused (the message names it)"),
     Rule(exception.ConfigNotFound, True, "a configuration file Cinder needs does not exist"),
@@ -49,6 +63,9 @@ CINDER_RULES: tuple[Rule, ...] = (
     Rule(processutils.ProcessExecutionError, True, "a tool the driver runs is not installed",
          _command_not_found, "exit code 127"),
     Rule(ImportError, True, "the driver or a library it needs cannot be imported"),
+    Rule(exception.BackupDriverException, True, "a library the backup driver needs is not installed (boto3, ...)",
+         _library_not_found, "its message says a library is not found"),
+    *_boto_rules(),
 )  # fmt: skip
 """Checked after statecore's own unrecoverable errors (unsupported driver, config, missing library)."""
 
