@@ -9,6 +9,7 @@ field.
 
 from __future__ import annotations
 
+import importlib
 import time
 import tomllib
 from pathlib import Path
@@ -135,7 +136,7 @@ def _cinder_services(config: RunConfig, base: Path, settings: Settings) -> tuple
     if not config.cinder_config:
         return [], default_classifier
     try:
-        from statecore import cinder
+        cinder = importlib.import_module("statecore.cinder")
     except ImportError as error:
         if (error.name or "").split(".")[0] not in ("cinder", "oslo_config", "oslo_utils", "oslo_concurrency"):
             raise

@@ -42,26 +42,27 @@ def read_cinder_conf(path: Path) -> list[ServiceSpec]:
     """The services ``path`` describes, with their options; raises ConfigError naming the problem."""
     if not path.is_file():
         raise ConfigError(f"cinder config file {str(path)!r} does not exist")
-    _parse(path)
-    conf = cfg.CONF
-    shared = {name: _value(conf, name) for name in SHARED if _set_in_file(conf, name)}
-    specs = [_volume(conf, backend, shared) for backend in filter(None, conf.enabled_backends or [])]
-    if _set_in_file(conf, "backup_driver"):
-        name = backup_manager.MAPPING.get(conf.backup_driver, conf.backup_driver)
-        zone = conf.storage_availability_zone
-        specs.append(ServiceSpec(conf.host, "backup", CinderBackup, zone, dict(shared), {"driver": name}))
+    try:
+        specs = _services(path)
+    except (cfg.Error, ValueError) as error:  # a value oslo.config refuses once it is read
+        raise ConfigError(f"cinder config file {str(path)!r}: {error}") from None
     if not specs:
         raise ConfigError(f"cinder config file {str(path)!r} names no service: set enabled_backends or backup_driver")
     return specs
 
 
-def _parse(path: Path) -> None:
+def _services(path: Path) -> list[ServiceSpec]:
     for option in _SPEC_ONLY:
         _register(option, None)
-    try:
-        cfg.CONF(args=[], project="cinder", default_config_files=[str(path)])
-    except cfg.Error as error:
-        raise ConfigError(f"cinder config file {str(path)!r}: {error}") from None
+    cfg.CONF(args=[], project="cinder", default_config_files=[str(path)])
+    conf = cfg.CONF
+    shared = {name: conf[name] for name in SHARED if _set_in_file(conf, name)}
+    specs = [_volume(conf, backend, shared) for backend in filter(None, conf.enabled_backends or [])]
+    if _set_in_file(conf, "backup_driver"):
+        name = backup_manager.MAPPING.get(conf.backup_driver, conf.backup_driver)
+        zone = conf.storage_availability_zone
+        specs.append(ServiceSpec(conf.host, "backup", CinderBackup, zone, dict(shared), {"driver": name}))
+    return specs
 
 
 def _volume(conf: Any, backend: str, shared: dict[str, Any]) -> ServiceSpec:
@@ -84,13 +85,6 @@ def _volume(conf: Any, backend: str, shared: dict[str, Any]) -> ServiceSpec:
 def _register(option: Any, group: str | None) -> None:
     with contextlib.suppress(cfg.DuplicateOptError):  # Cinder defines it already (a later release may)
         cfg.CONF.register_opt(option, group=group)
-
-
-def _value(conf: Any, name: str) -> Any:
-    try:
-        return conf[name]
-    except (cfg.ConfigFileValueError, ValueError) as error:
-        raise ConfigError(f"cinder config option {name!r}: {error}") from None
 
 
 def _set_in_file(conf: Any, name: str, group: str | None = None) -> bool:
