@@ -11,6 +11,7 @@ configuration group, ``get_volume_stats(refresh=True)``) is Cinder's own code.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -76,11 +77,15 @@ def s3_server(port: int) -> Iterator[None]:
 
 
 def path_without_lvm(directory: Path) -> str:
-    """A PATH that has ``env`` (Cinder runs ``env LC_ALL=C lvm ...``) and no ``lvm``, on any machine."""
+    """A PATH with every command of this one but ``lvm``, so LVM's driver finds no ``lvm`` on any machine
+    (Cinder runs ``env LC_ALL=C lvm version``, and other tools while it loads)."""
     directory.mkdir(exist_ok=True)
-    env = shutil.which("env")
-    assert env is not None
-    (directory / "env").symlink_to(env)
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        for command in Path(folder).glob("*") if Path(folder).is_dir() else ():
+            link = directory / command.name
+            if command.name != "lvm" and not link.exists() and os.access(command, os.X_OK):
+                link.symlink_to(command)
+    assert shutil.which("env", path=str(directory)) and not shutil.which("lvm", path=str(directory))
     return str(directory)
 
 

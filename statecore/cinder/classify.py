@@ -86,3 +86,14 @@ def make_classifier(rules: Sequence[Rule] = CINDER_RULES) -> Classifier:
 
 
 cinder_classifier = make_classifier()
+
+
+def markdown_table(rules: Sequence[Rule] = CINDER_RULES) -> str:
+    """The table docs/cinder.md shows, so the documented rules are the ones that run."""
+    rows = ["| error | when | verdict | why |", "| --- | --- | --- | --- |"]
+    for rule in rules:
+        name = f"{rule.kind.__module__}.{rule.kind.__qualname__}"
+        verdict = "unrecoverable" if rule.unrecoverable else "recoverable"
+        rows.append(f"| `{name}` | {rule.condition or 'always'} | {verdict} | {rule.why} |")
+    rows.append("| anything else | | recoverable | the backend may answer later |")
+    return "\n".join(rows) + "\n"
