@@ -111,3 +111,20 @@ def test_importing_the_cinder_support_patches_nothing():
 
     assert not any(eventlet.patcher.is_monkey_patched(name) for name in ("thread", "socket", "select", "time", "os"))
     assert threading.Lock is threading._allocate_lock  # type: ignore[attr-defined]
+
+
+def test_an_unsupported_driver_is_failed_permanent_unless_its_backend_enables_it(tmp_path):
+    vzstorage = "cinder.volume.drivers.vzstorage.VZStorageDriver"  # SUPPORTED = False in Cinder 29
+    engine, _ = supervise(write_conf(tmp_path, volume_conf("vz", vzstorage)))
+    engine.advance(1)
+    row = engine.service("node1@vz")
+    assert row.lifecycle.value == "failed_permanent"
+    assert row.last_error is not None and row.last_error.startswith("DriverNotSupported")
+    engine.shutdown()
+    shares = tmp_path / "vzstorage_shares"
+    text = volume_conf("vz", vzstorage, enable_unsupported_driver="true", vzstorage_shares_config=str(shares))
+    engine, _ = supervise(write_conf(tmp_path, text, "enabled.conf"))
+    engine.advance(1)
+    row = engine.service("node1@vz")  # Cinder's own setup ran, and said why it failed
+    assert row.last_error == f"VzStorageException: VzStorage config file at {shares} doesn't exist."
+    engine.shutdown()
