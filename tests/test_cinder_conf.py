@@ -54,7 +54,7 @@ def test_one_volume_service_per_backend_and_the_backup_service(tmp_path):
     }
     drivers = {s.host: dict(s.driver_options or {}) for s in specs}
     assert drivers["node1@lvm"] == {"backend": "lvm", "driver": "cinder.volume.drivers.lvm.LVMVolumeDriver",
-                                    "host": "node1@lvm"}  # fmt: skip
+                                    "host": "node1@lvm", "enable_unsupported": True}  # fmt: skip
     assert drivers["node1"] == {"driver": "cinder.backup.drivers.s3.S3BackupDriver"}
 
 

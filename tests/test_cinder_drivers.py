@@ -119,7 +119,10 @@ def test_an_unsupported_driver_is_failed_permanent_unless_its_backend_enables_it
     engine.advance(1)
     row = engine.service("node1@vz")
     assert row.lifecycle.value == "failed_permanent"
-    assert row.last_error is not None and row.last_error.startswith("DriverNotSupported")
+    assert row.last_error == (
+        f"DriverNotSupported: Cinder driver {vzstorage!r} is unsupported;"
+        " set enable_unsupported_driver = true in [vz] to run it"
+    )
     engine.shutdown()
     shares = tmp_path / "vzstorage_shares"
     text = volume_conf("vz", vzstorage, enable_unsupported_driver="true", vzstorage_shares_config=str(shares))

@@ -77,9 +77,9 @@ def _volume(conf: Any, backend: str, shared: dict[str, Any]) -> ServiceSpec:
     options = dict(shared)
     options.update({name: config.safe_get(name) for name in PER_BACKEND if _set_for_backend(conf, backend, name)})
     driver = volume_manager.MAPPING.get(config.volume_driver, config.volume_driver)
-    return ServiceSpec(
-        host, "volume", CinderVolume, zone, options, {"backend": backend, "driver": driver, "host": host}
-    )
+    unsupported = bool(config.safe_get("enable_unsupported_driver"))  # as Cinder reads it for this backend
+    loading = {"backend": backend, "driver": driver, "host": host, "enable_unsupported": unsupported}
+    return ServiceSpec(host, "volume", CinderVolume, zone, options, loading)
 
 
 def _register(option: Any, group: str | None) -> None:

@@ -2,8 +2,8 @@
 
 A volume driver is built as ``VolumeManager.__init__`` builds it (``configuration`` for the
 backend's group, ``host``, no cluster, no active backend) and initialized as ``init_host`` does:
-``supported`` against ``enable_unsupported_driver`` (statecore's own check when it loads the
-service, with the backend's value: an unsupported driver never starts), then ``do_setup(admin context)`` and
+``supported`` against the backend's ``enable_unsupported_driver`` (when statecore loads the
+service: an unsupported driver never starts), then ``do_setup(admin context)`` and
 ``check_for_setup_error()``, then ``set_initialized()``; a retry calls them again on the same
 driver, as Cinder's reinit loop does. A backup driver is built afresh with an admin context for
 every attempt and asked ``check_for_setup_error()``, as ``BackupManager._setup_backup_driver``
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from statecore.cinder.imports import configuration, context, importutils, volume_manager
-from statecore.errors import MissingDriverLibrary
+from statecore.errors import DriverNotSupported, MissingDriverLibrary
 
 
 def _driver_class(path: str) -> Any:
@@ -31,15 +31,16 @@ def _driver_class(path: str) -> Any:
 class CinderVolume:
     """One backend of ``enabled_backends``; ``backend_state`` comes from its ``get_volume_stats``."""
 
-    def __init__(self, backend: str, driver: str, host: str) -> None:
+    def __init__(self, backend: str, driver: str, host: str, enable_unsupported: bool = False) -> None:
         self.backend, self.path, self.host = backend, driver, host
         self._class = _driver_class(driver)
+        # The class's SUPPORTED is what BaseVD.supported returns; it is known before the driver is built.
+        if not getattr(self._class, "SUPPORTED", True) and not enable_unsupported:
+            raise DriverNotSupported(
+                f"Cinder driver {driver!r} is unsupported;"
+                f" set enable_unsupported_driver = true in [{backend}] to run it"
+            )
         self.driver: Any = None
-
-    @property
-    def supported(self) -> bool:
-        """The class's ``SUPPORTED``, which Cinder's ``BaseVD.supported`` returns, known before it is built."""
-        return bool(getattr(self._class, "SUPPORTED", True))
 
     def do_setup(self) -> None:
         if self.driver is None:
