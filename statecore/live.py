@@ -148,6 +148,7 @@ def _cinder_services(config: RunConfig, base: Path, settings: Settings) -> tuple
             settings.with_overrides(spec.options)
     except StatecoreError as error:
         raise ConfigFileError(f"cinder_config: {error}") from None
+    cinder.route_cinder_logs()
     return specs, cinder.cinder_classifier
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
 from cinder_support import write_conf
 
-from statecore.cinder import CinderBackup, CinderVolume, read_cinder_conf
+from statecore.cinder import CinderBackup, CinderVolume, read_cinder_conf, route_cinder_logs
 from statecore.errors import ConfigError
 from statecore.live import ConfigFileError, build_engine, load_run_config
 from statecore.store import MemoryStore
@@ -37,6 +38,17 @@ volume_driver = cinder.volume.drivers.nfs.NfsDriver
 backend_host = shared
 enable_unsupported_driver = false
 """
+
+
+@pytest.fixture(autouse=True)
+def cinder_logging_restored():
+    """``statecore run`` routes Cinder's loggers into statecore's log; other tests keep logging's defaults."""
+    cinder = logging.getLogger("cinder")
+    handlers, level, propagate = list(cinder.handlers), cinder.level, cinder.propagate
+    yield
+    cinder.handlers[:], cinder.level, cinder.propagate = handlers, level, propagate
+
+
 SHARED = {
     "reinit_driver_count": 5, "periodic_interval": 20, "service_down_time": 90, "report_interval": 15,
     "backend_stats_polling_interval": 30, "backup_periodic_initialization": True,
@@ -131,3 +143,16 @@ def test_run_without_the_extra_says_which_to_install(tmp_path, monkeypatch):
     with pytest.raises(ConfigFileError) as raised:
         build_engine(config, base, store=MemoryStore())
     assert str(raised.value) == 'cinder_config needs the cinder extra: pip install "statecore[cinder]"'
+
+
+def test_cinder_log_records_are_one_line_each_in_statecores_log(caplog_loguru):
+    route_cinder_logs()
+    route_cinder_logs()  # twice: still one handler
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError:
+        logging.getLogger("cinder.backup.drivers.s3").exception("Cannot list s3 buckets\nduring initialization.")
+    assert caplog_loguru.messages == [
+        "ERROR cinder.backup.drivers.s3: Cannot list s3 buckets during initialization."
+        " (ConnectionRefusedError: [Errno 111] Connection refused)\n"
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from statecore.cinder.classify import CINDER_RULES, Rule, cinder_classifier, make_classifier
 from statecore.cinder.conf import read_cinder_conf
 from statecore.cinder.drivers import CinderBackup, CinderVolume
+from statecore.cinder.logs import route_cinder_logs
 
 __all__ = ["CINDER_RULES", "CinderBackup", "CinderVolume", "Rule", "cinder_classifier", "make_classifier",
-           "read_cinder_conf"]  # fmt: skip
+           "read_cinder_conf", "route_cinder_logs"]  # fmt: skip
