@@ -3,13 +3,18 @@ spec asks for, proven with Cinder's classes on this machine (virtual time; real 
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
 from api_support import ADMIN, SERVICES, client
 from cinder_support import free_port, path_without_lvm, s3_conf, s3_server, supervise, write_conf
+from support import seconds_until
 
+from statecore import Engine, MemorySink
 from statecore.api import EngineSource
+from statecore.cinder import cinder_classifier, read_cinder_conf
+from statecore.store import MemoryStore
 
 DB = "[database]\nconnection = sqlite://\n"
 
@@ -131,3 +136,21 @@ def test_an_unsupported_driver_is_failed_permanent_unless_its_backend_enables_it
     row = engine.service("node1@vz")  # Cinder's own setup ran, and said why it failed
     assert row.last_error == f"VzStorageException: VzStorage config file at {shares} doesn't exist."
     engine.shutdown()
+
+
+def test_a_cinder_driver_stuck_on_silent_storage_is_cut_off_by_the_init_timeout(tmp_path):
+    """Real time: the S3 endpoint takes the connection and never answers; Cinder's driver waits in
+    its own thread while statecore's timeout decides, within seconds."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        text = s3_conf(port, backup_periodic_initialization="true", backup_initialization_timeout="1")
+        engine = Engine(classifier=cinder_classifier, sinks=[MemorySink()], store=MemoryStore())
+        engine.add_services(read_cinder_conf(write_conf(tmp_path, text)))
+        engine.start()
+        try:
+            seconds_until(lambda: engine.service("node1").last_error is not None, 10, "the attempt's verdict")
+            row = engine.service("node1")
+            assert row.lifecycle.value == "failed_recoverable"
+            assert row.last_error is not None and row.last_error.startswith("InitTimeout")
+        finally:
+            engine.shutdown()
