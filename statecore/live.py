@@ -9,6 +9,7 @@ field.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 import tomllib
@@ -18,18 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from statecore.drivers import Classifier, default_classifier
 from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
 from statecore.notify import JsonLinesSink, LoguruSink, Sink
 from statecore.registry import check_name
 from statecore.screen import LiveView
 from statecore.service import ServiceSpec
-from statecore.settings import build_settings
+from statecore.settings import Settings, build_settings
 from statecore.store import Store, open_store
 from statecore.table import Binary
 from statecore.validation import first_problem
@@ -74,11 +76,18 @@ class RunConfig(_Strict):
     owner: str | None = None
     refresh: float = Field(1.0, gt=0)
     settings: dict[str, Any] = Field(default_factory=dict)
-    services: list[ServiceConfig] = Field(min_length=1)
+    services: list[ServiceConfig] = Field(default_factory=list)
     messaging: MessagingConfig | None = None
     metrics: str | None = Field(
         None, pattern=r"^[^\s]+:[0-9]{1,5}$", description="address:port to serve Prometheus metrics on"
     )
+    cinder_config: str | None = Field(None, description="a cinder.conf whose services and drivers to supervise")
+
+    @model_validator(mode="after")
+    def _some_service(self) -> RunConfig:
+        if not self.services and not self.cinder_config:
+            raise ValueError("no service: add [[services]] or cinder_config")
+        return self
 
 
 def load_run_config(path: str | Path) -> tuple[RunConfig, Path]:
@@ -119,6 +128,7 @@ def build_engine(
         settings = build_settings(config.settings)
     except SettingsError as error:
         raise ConfigFileError(f"settings: {error}") from None
+    specs, classifier = _cinder_services(config, base, settings)  # read before anything is opened or created
     sinks: list[Sink] = [LoguruSink()]
     if config.notifications:
         path = _with_parent(resolve(base, config.notifications))
@@ -132,10 +142,9 @@ def build_engine(
     if store is None:
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
-    engine = Engine(settings, store=store, sinks=sinks, owner=config.owner)
+    engine = Engine(settings, store=store, sinks=sinks, owner=config.owner, classifier=classifier)
     if metrics is not None:
         metrics.watch(engine)
-    specs = []
     for index, service in enumerate(config.services):  # each checked here, so an error names its entry
         try:
             check_name(service.host, service.binary)
@@ -192,6 +201,28 @@ def metrics_server(metrics: EngineMetrics | None, address: str | None) -> Iterat
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def _cinder_services(config: RunConfig, base: Path, settings: Settings) -> tuple[list[ServiceSpec], Classifier]:
+    """The services of ``cinder_config``, their options checked, and Cinder's classifier; none and
+    the default classifier without it."""
+    if not config.cinder_config:
+        return [], default_classifier
+    try:
+        cinder = importlib.import_module("statecore.cinder")
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in ("cinder", "oslo_config", "oslo_utils", "oslo_concurrency"):
+            raise
+        raise ConfigFileError('cinder_config needs the cinder extra: pip install "statecore[cinder]"') from None
+    try:
+        specs = cinder.read_cinder_conf(Path(resolve(base, config.cinder_config)))
+        for spec in specs:
+            check_name(spec.host, spec.binary)
+            settings.with_overrides(spec.options)
+    except StatecoreError as error:
+        raise ConfigFileError(f"cinder_config: {error}") from None
+    cinder.route_cinder_logs()
+    return specs, cinder.cinder_classifier
 
 
 def run_live(

@@ -1,0 +1,156 @@
+"""Cinder's own drivers, unchanged, supervised from a cinder.conf: each classification the reinit
+spec asks for, proven with Cinder's classes on this machine (virtual time; real S3 server)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from api_support import ADMIN, SERVICES, client
+from cinder_support import free_port, path_without_lvm, s3_conf, s3_server, supervise, write_conf
+from support import seconds_until
+
+from statecore import Engine, MemorySink
+from statecore.api import EngineSource
+from statecore.cinder import cinder_classifier, read_cinder_conf
+from statecore.store import MemoryStore
+
+DB = "[database]\nconnection = sqlite://\n"
+
+
+def volume_conf(backend: str, driver: str, **options: str) -> str:
+    lines = "".join(f"{key} = {value}\n" for key, value in options.items())
+    return f"[DEFAULT]\nhost = node1\nenabled_backends = {backend}\n{DB}[{backend}]\nvolume_driver = {driver}\n{lines}"
+
+
+def test_s3_backup_is_retried_until_its_storage_appears_then_up(tmp_path):
+    port = free_port()
+    conf = write_conf(tmp_path, s3_conf(port, backup_periodic_initialization="true", periodic_interval="5"))
+    engine, _ = supervise(conf)
+    engine.advance(2)
+    first = engine.service("node1", binary="backup")
+    assert first.lifecycle.value == "failed_recoverable"
+    assert first.last_error is not None and first.last_error.startswith("EndpointConnectionError")
+    with s3_server(port):  # the storage appears a few (virtual) seconds after the service started
+        engine.advance(5)
+        assert engine.service("node1", binary="backup").lifecycle.value == "up"
+    engine.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("unset", "error"),
+    [
+        (("backup_s3_endpoint_url",), 'InvalidConfigurationValue: Value "None" is not valid for configuration option'
+         ' "backup_s3_endpoint_url"'),
+        (("backup_s3_store_access_key", "backup_s3_store_secret_key"), 'InvalidConfigurationValue: Value "None" is'
+         ' not valid for configuration option "backup_s3_store_access_key"'),
+        (("backup_s3_store_secret_key",), "PartialCredentialsError: Partial credentials found in explicit, missing:"
+         " aws_secret_access_key"),
+    ],
+)  # fmt: skip
+def test_s3_with_a_key_missing_is_failed_permanent_naming_the_option(tmp_path, unset, error):
+    """With periodic initialization on, only an unrecoverable verdict stops the retries."""
+    options = dict.fromkeys(unset, "")
+    conf = write_conf(tmp_path, s3_conf(free_port(), backup_periodic_initialization="true", **options))
+    engine, sink = supervise(conf)
+    engine.advance(1)
+    row = engine.service("node1", binary="backup")
+    assert (row.lifecycle.value, row.last_error) == ("failed_permanent", error)
+    assert sink.envelopes[-1]["event_type"] == "backup.init.failure"
+    engine.shutdown()
+
+
+def test_nfs_without_its_shares_file_is_failed_permanent(tmp_path):
+    missing = tmp_path / "nfs_shares"
+    conf = write_conf(tmp_path, volume_conf("nfs", "cinder.volume.drivers.nfs.NfsDriver", nfs_shares_config=missing))
+    engine, _ = supervise(conf)
+    engine.advance(1)
+    row = engine.service("node1@nfs")
+    assert row.lifecycle.value == "failed_permanent"
+    assert row.last_error == f"NfsException: NFS config file at {missing} doesn't exist"
+    engine.shutdown()
+
+
+def test_lvm_without_the_lvm_tool_is_failed_permanent(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", path_without_lvm(tmp_path / "bin"))
+    conf = write_conf(tmp_path, volume_conf("lvm", "cinder.volume.drivers.lvm.LVMVolumeDriver"))
+    engine, _ = supervise(conf)
+    engine.advance(1)
+    row = engine.service("node1@lvm")
+    assert row.lifecycle.value == "failed_permanent"
+    assert row.last_error is not None and row.last_error.startswith("ProcessExecutionError")
+    assert "Exit code: 127" in row.last_error and "lvm version" in row.last_error
+    engine.shutdown()
+
+
+def test_a_volume_driver_path_that_does_not_exist_is_failed_permanent(tmp_path):
+    conf = write_conf(tmp_path, volume_conf("array", "cinder.volume.drivers.nowhere.ArrayDriver"))
+    engine, _ = supervise(conf)
+    engine.advance(1)
+    row = engine.service("node1@array")
+    assert row.lifecycle.value == "failed_permanent"
+    assert row.last_error is not None and row.last_error.startswith("MissingDriverLibrary")
+    assert "cinder.volume.drivers.nowhere.ArrayDriver" in row.last_error
+    engine.shutdown()
+
+
+def test_a_backend_whose_stats_say_down_is_down_in_the_list_and_at_3_49(tmp_path):
+    conf = write_conf(tmp_path, volume_conf("array", "cinder_support.BackendDownDriver", volume_backend_name="gold"))
+    engine, _ = supervise(conf)
+    engine.advance(engine.settings.backend_stats_polling_interval + 1)
+    row = engine.service("node1@array")
+    assert (row.lifecycle.value, row.backend_state) == ("up", "down")
+    assert [r.backend_state for r in engine.service_list() if r.host == "node1@array"] == ["down"]
+    response = client(EngineSource(engine)).get(SERVICES, headers={**ADMIN, "OpenStack-API-Version": "volume 3.49"})
+    assert response.status_code == 200
+    listed = [s for s in response.json()["services"] if s["host"] == "node1@array"]
+    assert [(s["binary"], s["backend_state"]) for s in listed] == [("cinder-volume", "down")]
+    engine.shutdown()
+
+
+def test_importing_the_cinder_support_patches_nothing():
+    import eventlet.patcher
+
+    import statecore.cinder  # noqa: F401
+
+    assert not any(eventlet.patcher.is_monkey_patched(name) for name in ("thread", "socket", "select", "time", "os"))
+    assert threading.Lock is threading._allocate_lock  # type: ignore[attr-defined]
+
+
+def test_an_unsupported_driver_is_failed_permanent_unless_its_backend_enables_it(tmp_path):
+    vzstorage = "cinder.volume.drivers.vzstorage.VZStorageDriver"  # SUPPORTED = False in Cinder 29
+    engine, _ = supervise(write_conf(tmp_path, volume_conf("vz", vzstorage)))
+    engine.advance(1)
+    row = engine.service("node1@vz")
+    assert row.lifecycle.value == "failed_permanent"
+    assert row.last_error == (
+        f"DriverNotSupported: Cinder driver {vzstorage!r} is unsupported;"
+        " set enable_unsupported_driver = true in [vz] to run it"
+    )
+    engine.shutdown()
+    shares = tmp_path / "vzstorage_shares"
+    text = volume_conf("vz", vzstorage, enable_unsupported_driver="true", vzstorage_shares_config=str(shares))
+    engine, _ = supervise(write_conf(tmp_path, text, "enabled.conf"))
+    engine.advance(1)
+    row = engine.service("node1@vz")  # Cinder's own setup ran, and said why it failed
+    assert row.last_error == f"VzStorageException: VzStorage config file at {shares} doesn't exist."
+    engine.shutdown()
+
+
+def test_a_cinder_driver_stuck_on_silent_storage_is_cut_off_by_the_init_timeout(tmp_path):
+    """Real time: the S3 endpoint takes the connection and never answers; Cinder's driver waits in
+    its own thread while statecore's timeout decides, within seconds."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        text = s3_conf(port, backup_periodic_initialization="true", backup_initialization_timeout="1")
+        engine = Engine(classifier=cinder_classifier, sinks=[MemorySink()], store=MemoryStore())
+        engine.add_services(read_cinder_conf(write_conf(tmp_path, text)))
+        engine.start()
+        try:
+            seconds_until(lambda: engine.service("node1").last_error is not None, 10, "the attempt's verdict")
+            row = engine.service("node1")
+            assert row.lifecycle.value == "failed_recoverable"
+            assert row.last_error is not None and row.last_error.startswith("InitTimeout")
+        finally:
+            engine.shutdown()
