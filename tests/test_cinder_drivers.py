@@ -61,38 +61,39 @@ def test_s3_with_a_key_missing_is_failed_permanent_naming_the_option(tmp_path, u
     engine.shutdown()
 
 
+def permanent_error_of_first_attempt(conf, host: str) -> str:
+    """The error of a volume service that its first attempt left failed_permanent."""
+    engine, _ = supervise(conf)
+    try:
+        engine.advance(1)
+        row = engine.service(host)
+        assert row.lifecycle.value == "failed_permanent"
+        assert row.last_error is not None
+        return row.last_error
+    finally:
+        engine.shutdown()
+
+
 def test_nfs_without_its_shares_file_is_failed_permanent(tmp_path):
     missing = tmp_path / "nfs_shares"
     conf = write_conf(tmp_path, volume_conf("nfs", "cinder.volume.drivers.nfs.NfsDriver", nfs_shares_config=missing))
-    engine, _ = supervise(conf)
-    engine.advance(1)
-    row = engine.service("node1@nfs")
-    assert row.lifecycle.value == "failed_permanent"
-    assert row.last_error == f"NfsException: NFS config file at {missing} doesn't exist"
-    engine.shutdown()
+    error = permanent_error_of_first_attempt(conf, "node1@nfs")
+    assert error == f"NfsException: NFS config file at {missing} doesn't exist"
 
 
 def test_lvm_without_the_lvm_tool_is_failed_permanent(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", path_without_lvm(tmp_path / "bin"))
     conf = write_conf(tmp_path, volume_conf("lvm", "cinder.volume.drivers.lvm.LVMVolumeDriver"))
-    engine, _ = supervise(conf)
-    engine.advance(1)
-    row = engine.service("node1@lvm")
-    assert row.lifecycle.value == "failed_permanent"
-    assert row.last_error is not None and row.last_error.startswith("ProcessExecutionError")
-    assert "Exit code: 127" in row.last_error and "lvm version" in row.last_error
-    engine.shutdown()
+    error = permanent_error_of_first_attempt(conf, "node1@lvm")
+    assert error.startswith("ProcessExecutionError")
+    assert "Exit code: 127" in error and "lvm version" in error
 
 
 def test_a_volume_driver_path_that_does_not_exist_is_failed_permanent(tmp_path):
     conf = write_conf(tmp_path, volume_conf("array", "cinder.volume.drivers.nowhere.ArrayDriver"))
-    engine, _ = supervise(conf)
-    engine.advance(1)
-    row = engine.service("node1@array")
-    assert row.lifecycle.value == "failed_permanent"
-    assert row.last_error is not None and row.last_error.startswith("MissingDriverLibrary")
-    assert "cinder.volume.drivers.nowhere.ArrayDriver" in row.last_error
-    engine.shutdown()
+    error = permanent_error_of_first_attempt(conf, "node1@array")
+    assert error.startswith("MissingDriverLibrary")
+    assert "cinder.volume.drivers.nowhere.ArrayDriver" in error
 
 
 def test_a_backend_whose_stats_say_down_is_down_in_the_list_and_at_3_49(tmp_path):
