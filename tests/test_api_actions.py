@@ -117,9 +117,31 @@ def test_a_body_that_is_not_json_is_400_in_cinders_words(engine_api):
     assert response.json() == {"badRequest": {"code": 400, "message": "Malformed message body: cannot understand JSON"}}
 
 
-def test_an_action_statecore_does_not_have_is_400_as_in_cinder(engine_api):
-    response = put(engine_api[1], "freeze", {"host": "node1@lvm"})
-    assert response.json() == {"badRequest": {"code": 400, "message": "Invalid input received: Unknown action"}}
+@pytest.mark.parametrize("action", ["freeze", "thaw", "failover_host"])
+@pytest.mark.parametrize("version", ["3.0", "3.49"])
+def test_cinders_replication_actions_are_501_at_every_version_not_a_200_that_changed_nothing(
+    engine_api, action, version
+):
+    response = put(
+        engine_api[1], action, {"host": "node1@lvm"}, headers={**ADMIN, "OpenStack-API-Version": f"volume {version}"}
+    )
+    assert (response.status_code, set(response.json())) == (501, {"notImplemented"})
+    assert f"{action} is not implemented: statecore does no replication" in response.json()["notImplemented"]["message"]
+    assert row(engine_api[1], "node1@lvm")["frozen"] is False
+
+
+@pytest.mark.parametrize(("version", "status"), [("3.0", 404), ("3.31", 404), ("3.32", 501), ("3.49", 501)])
+@pytest.mark.parametrize("action", ["get-log", "set-log"])
+def test_log_level_actions_are_404_below_3_32_as_in_cinder_and_501_from_it(engine_api, action, version, status):
+    response = put(engine_api[1], action, {}, headers={**ADMIN, "OpenStack-API-Version": f"volume {version}"})
+    assert response.status_code == status
+    assert set(response.json()) == {"itemNotFound" if status == 404 else "notImplemented"}
+
+
+@pytest.mark.parametrize("headers", [ADMIN, USER])
+def test_an_action_cinder_has_no_route_for_is_404_to_anyone(engine_api, headers):
+    response = put(engine_api[1], "failover", {"host": "node1@lvm"}, headers=headers)
+    assert response.json() == {"itemNotFound": {"code": 404, "message": "Not Found"}}
 
 
 @pytest.mark.parametrize("action", ["enable", "disable", "disable-log-reason", "reset", "freeze"])

@@ -151,7 +151,9 @@ class ServiceState:
         return service_id(self.binary, self.host)
 
     def row(self, *, alive: bool, admin: bool = True) -> ServiceRow:
-        """The service-list row; ``alive`` is the caller's liveness verdict (engine or heartbeat age)."""
+        """The service-list row; ``alive`` is the caller's liveness verdict (engine or heartbeat age).
+        ``updated_at`` is the last heartbeat or, before the first one, the moment liveness counted
+        from (registration, or an engine's restart): Cinder's clients and tempest want a time."""
         up = alive and self.lifecycle is State.UP
         error = f"{self.last_error_type}: {self.last_error_message}" if self.last_error_type else None
         return ServiceRow(
@@ -162,7 +164,7 @@ class ServiceState:
             disabled_reason=self.disabled_reason,
             state="up" if up else "down",
             lifecycle=self.lifecycle,
-            updated_at=self.updated_at,
+            updated_at=self.updated_at or self.last_ok,
             attempts=self.attempt,
             total_attempts=self.total_attempts,
             retries_left=self.retries_left,
