@@ -111,6 +111,23 @@ def test_a_body_that_does_not_fit_is_400_bad_request(engine_api, body):
     assert response.status_code == 400 and set(response.json()) == {"badRequest"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [{"host": "node1", "binary": None}, {"host": "node1", "service": None}, {"host": "node1", "binary": ""},
+     {"host": "node 1", "binary": "cinder-backup"}, {"host": None, "binary": "cinder-backup"}],
+)  # fmt: skip
+def test_a_body_cinders_schema_refuses_is_400(engine_api, body):
+    response = put(engine_api[1], "enable", body)
+    assert response.status_code == 400 and set(response.json()) == {"badRequest"}
+
+
+@pytest.mark.parametrize("cluster", [None, "", "cluster1@lvm"])
+def test_cluster_is_taken_as_cinders_schema_allows_and_ignored(engine_api, cluster):
+    response = put(engine_api[1], "enable", {"host": "node1", "binary": "cinder-backup", "cluster": cluster})
+    assert response.json() == {"host": "node1", "service": "", "binary": "cinder-backup", "status": "enabled",
+                               "disabled": False, "disabled_reason": None}  # fmt: skip
+
+
 def test_a_body_that_is_not_json_is_400_in_cinders_words(engine_api):
     headers = {**ADMIN, "Content-Type": "application/json"}
     response = engine_api[1].put(f"{SERVICES}/disable", content=b"{host", headers=headers)
