@@ -1,6 +1,6 @@
-"""The fleet's liveness (``store.fleet``, what `statecore serve` and `service-list` show): a service
-that has just come up counts as ``up`` from that moment, as Cinder counts a new service from its
-``created_at``, until ``service_down_time`` has passed without a heartbeat."""
+"""The fleet's liveness (``store.fleet``, what `statecore serve` and `service-list` show): coming up
+counts as a heartbeat, so a service that has just come up (or come back up) is ``up`` from that
+moment until ``service_down_time`` has passed without another, on the store's one clock."""
 
 from __future__ import annotations
 

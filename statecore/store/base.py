@@ -55,8 +55,9 @@ def check_cutoff(before: datetime) -> None:
 
 def alive(heartbeat: datetime | None, now: datetime, window: timedelta) -> bool:
     """The fleet's liveness verdict, Cinder's: the last heartbeat at most ``service_down_time`` old.
-    Coming up counts as a heartbeat (the store records one with every commit into ``up``), as Cinder
-    counts a new service from its ``created_at``: a service that has just come up is ``up`` at once,
+    Coming up counts as a heartbeat (the store records one with every commit into ``up``; Cinder
+    counts a new service from its ``created_at``, set when its process starts): a service that has
+    just come up is ``up`` at once,
     one that never reports is ``down`` once the window has passed, and one that comes back up after
     a recovery or a takeover is ``up`` again, whatever its old heartbeat said. ``heartbeat`` and
     ``now`` are on one clock (a database's own), so engines' clocks never meet here."""
