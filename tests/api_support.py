@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from fastapi.testclient import TestClient
@@ -64,29 +66,42 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(*args: str) -> subprocess.Popen[str]:
-    """`statecore serve ...` as an operator starts it: its own process, a real uvicorn."""
+class Served(NamedTuple):
+    """A `statecore serve` process and the file its output goes to (a pipe nobody reads would fill
+    after some hundreds of requests and block the server)."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def serve(log: Path, *args: str) -> Served:
+    """`statecore serve ...` as an operator starts it: its own process, a real uvicorn, its output
+    in ``log``."""
     environ = {k: v for k, v in os.environ.items() if k != "STATECORE_ADMIN_TOKEN"}
     command = [sys.executable, "-m", "statecore", "serve", *args]
-    return subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, env=environ, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+    return Served(process, log)
 
 
-def wait_until_serving(process: subprocess.Popen[str], port: int, seconds: float = 15) -> None:
-    """Until the server answers on ``port``; fails with its stderr if it exits, or after ``seconds``."""
+def wait_until_serving(served: Served, port: int, seconds: float = 15) -> None:
+    """Until the server answers on ``port``; fails with its output if it exits, or after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
             return
         except httpx.TransportError:
-            assert process.poll() is None, process.communicate()[1]
+            assert served.process.poll() is None, served.log.read_text(errors="replace")
             assert time.monotonic() < deadline, "statecore serve did not start"
             time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.wait(10)
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
+def stop(served: Served, seconds: float = 10) -> None:
+    """Terminate, and kill what does not end within ``seconds``: no test leaves a server behind."""
+    served.process.terminate()
+    try:
+        served.process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        served.process.wait(seconds)

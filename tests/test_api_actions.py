@@ -111,15 +111,54 @@ def test_a_body_that_does_not_fit_is_400_bad_request(engine_api, body):
     assert response.status_code == 400 and set(response.json()) == {"badRequest"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [{"host": "node1", "binary": None}, {"host": "node1", "service": None}, {"host": "node1", "binary": ""},
+     {"host": "node 1", "binary": "cinder-backup"}, {"host": None, "binary": "cinder-backup"}],
+)  # fmt: skip
+def test_a_body_cinders_schema_refuses_is_400(engine_api, body):
+    response = put(engine_api[1], "enable", body)
+    assert response.status_code == 400 and set(response.json()) == {"badRequest"}
+
+
+@pytest.mark.parametrize("cluster", [None, "", "cluster1@lvm"])
+def test_cluster_is_taken_as_cinders_schema_allows_and_ignored(engine_api, cluster):
+    response = put(engine_api[1], "enable", {"host": "node1", "binary": "cinder-backup", "cluster": cluster})
+    assert response.json() == {"host": "node1", "service": "", "binary": "cinder-backup", "status": "enabled",
+                               "disabled": False, "disabled_reason": None}  # fmt: skip
+
+
 def test_a_body_that_is_not_json_is_400_in_cinders_words(engine_api):
     headers = {**ADMIN, "Content-Type": "application/json"}
     response = engine_api[1].put(f"{SERVICES}/disable", content=b"{host", headers=headers)
     assert response.json() == {"badRequest": {"code": 400, "message": "Malformed message body: cannot understand JSON"}}
 
 
-def test_an_action_statecore_does_not_have_is_400_as_in_cinder(engine_api):
-    response = put(engine_api[1], "freeze", {"host": "node1@lvm"})
-    assert response.json() == {"badRequest": {"code": 400, "message": "Invalid input received: Unknown action"}}
+@pytest.mark.parametrize("action", ["freeze", "thaw", "failover_host"])
+@pytest.mark.parametrize("version", ["3.0", "3.49"])
+def test_cinders_replication_actions_are_501_at_every_version_not_a_200_that_changed_nothing(
+    engine_api, action, version
+):
+    response = put(
+        engine_api[1], action, {"host": "node1@lvm"}, headers={**ADMIN, "OpenStack-API-Version": f"volume {version}"}
+    )
+    assert (response.status_code, set(response.json())) == (501, {"notImplemented"})
+    assert f"{action} is not implemented: statecore does no replication" in response.json()["notImplemented"]["message"]
+    assert row(engine_api[1], "node1@lvm")["frozen"] is False
+
+
+@pytest.mark.parametrize(("version", "status"), [("3.0", 404), ("3.31", 404), ("3.32", 501), ("3.49", 501)])
+@pytest.mark.parametrize("action", ["get-log", "set-log"])
+def test_log_level_actions_are_404_below_3_32_as_in_cinder_and_501_from_it(engine_api, action, version, status):
+    response = put(engine_api[1], action, {}, headers={**ADMIN, "OpenStack-API-Version": f"volume {version}"})
+    assert response.status_code == status
+    assert set(response.json()) == {"itemNotFound" if status == 404 else "notImplemented"}
+
+
+@pytest.mark.parametrize("headers", [ADMIN, USER])
+def test_an_action_cinder_has_no_route_for_is_404_to_anyone(engine_api, headers):
+    response = put(engine_api[1], "failover", {"host": "node1@lvm"}, headers=headers)
+    assert response.json() == {"itemNotFound": {"code": 404, "message": "Not Found"}}
 
 
 @pytest.mark.parametrize("action", ["enable", "disable", "disable-log-reason", "reset", "freeze"])

@@ -6,6 +6,7 @@ with and without a project id."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +30,13 @@ from statecore.store import open_store
 TOKEN = "operator-token"
 PROJECT = "9a5c2c1e0b7d4d35a5b5f6a7c3e1d2f0"
 VERSIONS = ["3.0", "3.48", "3.49"]
-HOSTS = {("cinder-volume", "node1@lvm"), ("cinder-backup", "node1"), ("cinder-backup", "node3")}
+UP = {("cinder-volume", "node1@lvm"), ("cinder-backup", "node1"), ("cinder-backup", "node3")}
+DOWN = {("cinder-volume", "node2@array"), ("cinder-volume", "node4@nfs")}
+"""node2@array failed for good (a configuration error), node4@nfs failing and retrying: neither has
+ever reported, so Cinder's nullable fields (updated_at, backend_state) meet tempest's schema there."""
+HOSTS = UP | DOWN
+TIMEOUT = 10.0
+"""Every client call is bounded: a server that stops answering fails the test, never hangs it."""
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +49,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     harness.add("node1@lvm", "volume", harness.driver("ok"))
     harness.add("node1", "backup", harness.driver("ok"))
     harness.engine.add_service("node3", "backup", harness.driver("ok"), zone="az2")
+    harness.add("node2@array", "volume", harness.driver("config_error"))
+    harness.add("node4@nfs", "volume", harness.driver("recoverable"))
     harness.engine.start()
     harness.engine.advance(30)
     store.close()
     (root / "token").write_text(TOKEN)
     port = free_port()
-    process = serve("--db", str(root / "state.sqlite"), "--port", str(port), "--admin-token-file",
-                    str(root / "token"), "--service-down-time", "3600")  # fmt: skip
+    served = serve(root / "serve.log", "--db", str(root / "state.sqlite"), "--port", str(port),
+                   "--admin-token-file", str(root / "token"), "--service-down-time", "3600")  # fmt: skip
     try:
-        wait_until_serving(process, port)
+        wait_until_serving(served, port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(process)
+        stop(served)
 
 
 @pytest.fixture(params=["project-less", "with project"])
@@ -62,7 +71,7 @@ def endpoint(request: pytest.FixtureRequest, server: str) -> str:
 
 
 def cinderclient(endpoint: str, version: str) -> Any:
-    auth = session.Session(auth=token_endpoint.Token(endpoint, TOKEN))
+    auth = session.Session(auth=token_endpoint.Token(endpoint, TOKEN), timeout=TIMEOUT)
     return cinder_client.Client(version, session=auth)
 
 
@@ -70,11 +79,14 @@ def cinderclient(endpoint: str, version: str) -> Any:
 def test_cinderclient_lists_services_with_the_fields_of_its_microversion(endpoint, version):
     services = cinderclient(endpoint, version).services.list()
     assert {(s.binary, s.host) for s in services} == HOSTS
-    assert all(s.state == "up" and s.status == "enabled" for s in services)
-    volume = next(s for s in services if s.binary == "cinder-volume")
+    assert {(s.binary, s.host) for s in services if s.state == "up"} == UP
+    assert all(s.status == "enabled" and s.updated_at for s in services)
+    volume = next(s for s in services if s.host == "node1@lvm")
     assert (volume.replication_status, volume.frozen, volume.active_backend_id) == ("not-capable", False, None)
     assert hasattr(volume, "cluster") is (version != "3.0")
     assert getattr(volume, "backend_state", None) == ("up" if version == "3.49" else None)
+    failed = next(s for s in services if s.host == "node2@array")
+    assert getattr(failed, "backend_state", None) == ("down" if version == "3.49" else None)
     assert not any(hasattr(s, "lifecycle") for s in services)
 
 
@@ -103,8 +115,11 @@ def cinder_cli(endpoint: str, *args: str) -> str:
     return done.stdout
 
 
-def header(table: str) -> list[str]:
-    return [cell.strip() for cell in table.splitlines()[1].strip("|").split("|")]
+def cells(table: str) -> list[list[str]]:
+    """The rows of a prettytable, header first, each as its stripped cells."""
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("|")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -117,9 +132,17 @@ def header(table: str) -> list[str]:
     ],
 )  # fmt: skip
 def test_the_cinder_cli_lists_services(endpoint, version, columns):
-    table = cinder_cli(endpoint, "--os-volume-api-version", version, "service-list")
-    assert header(table) == columns
-    assert all(host in table for _, host in HOSTS)
+    header, *rows = cells(cinder_cli(endpoint, "--os-volume-api-version", version, "service-list"))
+    assert header == columns
+    shown = {(row[0], row[1]): dict(zip(header, row, strict=True)) for row in rows}
+    assert set(shown) == HOSTS
+    assert {key: row["State"] for key, row in shown.items()} == {key: "up" if key in UP else "down" for key in HOSTS}
+    lvm, array = shown["cinder-volume", "node1@lvm"], shown["cinder-volume", "node2@array"]
+    assert (lvm["Zone"], lvm["Status"], lvm["Disabled Reason"]) == ("nova", "enabled", "-")
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", row["Updated_at"]) for row in shown.values())
+    if "Backend State" in header:
+        assert (lvm["Backend State"], array["Backend State"]) == ("up", "down")
+        assert shown["cinder-backup", "node1"]["Backend State"] == ""  # no such field on a backup row
 
 
 def test_the_cinder_cli_disables_with_a_reason_and_enables(endpoint):
@@ -136,7 +159,7 @@ def test_the_cinder_cli_reads_the_version_document(endpoint):
 
 def sdk(endpoint: str, **auth: Any) -> openstack.connection.Connection:
     return openstack.connect(load_yaml_config=False, load_envvars=False, block_storage_endpoint_override=endpoint,
-                             **auth)  # fmt: skip
+                             api_timeout=TIMEOUT, **auth)  # fmt: skip
 
 
 def test_openstacksdk_discovers_the_microversion_range_without_auth(endpoint):
@@ -148,7 +171,7 @@ def test_openstacksdk_lists_disables_and_enables_services(endpoint):
     storage = sdk(endpoint, auth_type="admin_token", auth={"endpoint": endpoint, "token": TOKEN}).block_storage
     services = list(storage.services())
     assert {(s.binary, s.host) for s in services} == HOSTS
-    volume = next(s for s in services if s.binary == "cinder-volume")
+    volume = next(s for s in services if s.host == "node1@lvm")
     assert (volume.replication_status, volume.is_frozen) == ("not-capable", False)
     node3 = next(s for s in services if s.host == "node3")
     assert storage.disable_service(node3, reason="rack move").disabled_reason == "rack move"
@@ -181,9 +204,10 @@ def tempest_version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 def test_tempest_services_client_validates_every_answer(endpoint, tempest_version):
     """ServicesClient validates each body against tempest's schema for the microversion
     (services.py up to 3.6, v3_7 from 3.7); a body that does not fit raises."""
-    services = ServicesClient(AdminToken(endpoint), "volumev3", "RegionOne")
+    services = ServicesClient(AdminToken(endpoint), "volumev3", "RegionOne", http_timeout=TIMEOUT)
     assert {(s["binary"], s["host"]) for s in services.list_services()["services"]} == HOSTS
-    assert services.list_services(binary="cinder-volume")["services"][0]["host"] == "node1@lvm"
+    volumes = services.list_services(binary="cinder-volume")["services"]
+    assert {row["host"] for row in volumes} == {host for binary, host in HOSTS if binary == "cinder-volume"}
     services.disable_service(host="node1@lvm", binary="cinder-volume")
     services.disable_log_reason(host="node1@lvm", binary="cinder-volume", disabled_reason="array firmware")
     assert services.list_services(host="node1@lvm")["services"][0]["disabled_reason"] == "array firmware"
@@ -191,7 +215,7 @@ def test_tempest_services_client_validates_every_answer(endpoint, tempest_versio
 
 
 def test_tempest_versions_client_validates_the_version_documents(endpoint):
-    versions = VersionsClient(AdminToken(endpoint), "volumev3", "RegionOne")
+    versions = VersionsClient(AdminToken(endpoint), "volumev3", "RegionOne", http_timeout=TIMEOUT)
     listed = versions.list_versions()
     assert listed.response.status == 300 and listed["versions"][0]["version"] == "3.49"
     assert versions.show_version("v3")["versions"][0]["min_version"] == "3.0"
@@ -200,6 +224,6 @@ def test_tempest_versions_client_validates_the_version_documents(endpoint):
 def test_tempest_would_refuse_statecores_lifecycle_fields_so_they_stay_out_unless_asked(endpoint, monkeypatch):
     """The check above has teeth: the opt-in's rows break tempest's ``additionalProperties: false``."""
     monkeypatch.setattr(base_client, "VOLUME_MICROVERSION", "3.49")
-    services = ServicesClient(AdminToken(endpoint), "volumev3", "RegionOne")
+    services = ServicesClient(AdminToken(endpoint), "volumev3", "RegionOne", http_timeout=TIMEOUT)
     with pytest.raises(InvalidHTTPResponseBody, match="lifecycle"):
         services.list_services(with_lifecycle="true")

@@ -4,6 +4,8 @@ and `statecore serve` as an operator starts it."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -14,10 +16,10 @@ import httpx
 import pytest
 import schemathesis
 import uvicorn
-from api_support import ADMIN, POLICY, SERVICES, fleet, free_port, serve, stop, wait_until_serving
+from api_support import ADMIN, POLICY, SERVICES, Served, fleet, free_port, serve, stop, wait_until_serving
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
-from support import Harness
+from support import Harness, seconds_until
 
 from statecore.api import StoreSource, create_app
 from statecore.cli import main
@@ -97,17 +99,57 @@ def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tm
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")
     port = free_port()
-    process = serve("--db", str(store_file), "--port", str(port), "--admin-token-file", str(token_file))
+    served = serve(tmp_path / "serve.log", "--db", str(store_file), "--port", str(port),
+                   "--admin-token-file", str(token_file))  # fmt: skip
     try:
-        wait_until_serving(process, port)
+        wait_until_serving(served, port)
         response = httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers={"X-Auth-Token": "file-token"})
         assert response.status_code == 200 and len(response.json()["services"]) == 4
         assert httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers=ADMIN).status_code == 401
+        head, options = (
+            httpx.request(method, f"http://127.0.0.1:{port}/", timeout=5) for method in ("HEAD", "OPTIONS")
+        )
+        assert (head.status_code, head.content) == (300, b"")
+        assert options.status_code == 300 and options.json()["versions"][0]["id"] == "v3.0"
         reset = httpx.put(f"http://127.0.0.1:{port}{SERVICES}/reset", json={"host": "node2@array"},
                           headers={"X-Auth-Token": "file-token"})  # fmt: skip
         assert reset.status_code == 409 and "engine that runs it" in reset.text
     finally:
-        stop(process)
+        stop(served)
+
+
+def test_a_busy_server_never_blocks_on_its_own_output(store_file, tmp_path):
+    """Each request writes an access-log line: well past what a pipe holds (64 KiB), every request
+    is still answered within its timeout."""
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    port = free_port()
+    served = serve(tmp_path / "serve.log", "--db", str(store_file), "--port", str(port),
+                   "--admin-token-file", str(token_file))  # fmt: skip
+    try:
+        wait_until_serving(served, port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            for _ in range(5000):
+                if served.log.stat().st_size > 2 * 65536:
+                    break
+                assert http.get("/v3/").status_code == 200
+        assert served.log.stat().st_size > 2 * 65536
+    finally:
+        stop(served)
+
+
+def test_stopping_a_server_that_ignores_terminate_kills_it(tmp_path):
+    """The test support's own bound: a server that does not end on SIGTERM is killed, not leaked."""
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    )
+    log = tmp_path / "stubborn.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=output)
+    served = Served(process, log)
+    seconds_until(lambda: log.read_text() == "ready\n", 10, "the child ignores SIGTERM")
+    stop(served, seconds=0.5)
+    assert process.returncode == -signal.SIGKILL
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:

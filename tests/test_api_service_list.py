@@ -82,14 +82,14 @@ def test_updated_at_is_in_cinders_format_utc_without_a_zone_designator(api):
     rows = by_host(listing(api))
     assert rows["node1@lvm"]["updated_at"] == "2026-01-01T00:00:30.000000"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", rows["node1"]["updated_at"])
-    assert rows["node2@array"]["updated_at"] is None
+    assert rows["node2@array"]["updated_at"] == "2026-01-01T00:00:00.000000"  # never reported: since registration
 
 
 @pytest.mark.parametrize("version", ["volume 3.49", "volume latest", "VOLUME 3.49", "compute 2.90, volume 3.49"])
 def test_backend_state_is_on_volume_rows_only_from_3_49(api, version):
     rows = by_host(listing(api, version))
     assert rows["node1@lvm"]["backend_state"] == "up"
-    assert rows["node2@array"]["backend_state"] is None  # not up: nothing published
+    assert rows["node2@array"]["backend_state"] == "down"  # not up: a string still, as tempest wants
     assert "backend_state" not in rows["node1"] and "backend_state" not in rows["node3"]
 
 
@@ -207,7 +207,8 @@ def test_unknown_paths_and_methods_answer_in_cinders_shape(api):
 
 @pytest.mark.parametrize(
     ("path", "allowed"),
-    [("/", "GET"), ("/v3", "GET"), ("/v3/", "GET"), (SERVICES, "GET"), ("/v3/os-services", "GET"),
+    [("/", "GET, HEAD, OPTIONS"), ("/v3", "GET, HEAD, OPTIONS"), ("/v3/", "GET, HEAD, OPTIONS"), (SERVICES, "GET"),
+     ("/v3/os-services", "GET"),
      (f"{SERVICES}/enable", "PUT"), ("/v3/os-services/disable", "PUT"), (f"{SERVICES}/freeze", "PUT")],
 )  # fmt: skip
 @pytest.mark.parametrize("method", ["TRACE", "DELETE", "PATCH"])
@@ -215,6 +216,16 @@ def test_a_method_a_path_does_not_take_is_405_naming_the_ones_it_does(api, path,
     response = api.request(method, path, headers=ADMIN)
     assert response.status_code == 405 and response.headers["Allow"] == allowed
     assert response.json() == {"badMethod": {"code": 405, "message": "Method Not Allowed"}}
+
+
+@pytest.mark.parametrize(("path", "status"), [("/", 300), ("/v3", 200), ("/v3/", 200)])
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_load_balancer_probes_get_the_version_documents_answer(api, path, status, method):
+    """haproxy's ``option httpchk`` sends ``OPTIONS /``; Cinder routes ``/`` with no method condition."""
+    response = api.request(method, path)
+    assert response.status_code == status
+    if method == "OPTIONS":
+        assert response.json() == api.get(path).json()
 
 
 def test_the_list_answers_with_and_without_a_project_id_alike(api):

@@ -63,3 +63,14 @@ def test_a_killed_host_is_seen_down_by_the_others_after_service_down_time(pg_url
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def test_a_service_that_came_up_is_up_on_the_databases_clock_before_its_first_heartbeat(pg_url):
+    """The engine's virtual clock is months behind the server's: coming up is recorded on the server's."""
+    store = SqlStore(pg_url)
+    h = Harness(store=store)
+    h.add("pgnew@lvm", "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(1)
+    assert [row.state for row in store.fleet(60) if row.host == "pgnew@lvm"] == ["up"]
+    store.close()

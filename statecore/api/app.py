@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from fastapi.security import APIKeyHeader
 
 from statecore.api.faults import ApiFault, install_fault_handlers
-from statecore.api.microversion import HEADER, MAX_VERSION, MIN_VERSION, Version, negotiate
+from statecore.api.microversion import HEADER, LOG_LEVEL, MAX_VERSION, MIN_VERSION, Version, negotiate
 from statecore.api.policy import TOKEN_HEADER, Policy, StaticTokenPolicy, require_admin
 from statecore.api.schemas import (
     DisableBody,
@@ -36,6 +36,14 @@ PREFIXES = ("/v3/{project_id}/os-services", "/v3/os-services")
 """With and without the project id: Cinder routes both at every microversion (3.67 only announced it)."""
 INDEX_RULE = "volume_extension:services:index"
 UPDATE_RULE = "volume_extension:services:update"
+LOG_ACTIONS = ("get-log", "set-log")
+LOG_LEVELS_NOT_SET = "get-log and set-log are not implemented: statecore keeps no log levels of Cinder services"
+NOT_PERFORMED = {
+    action: f"{action} is not implemented: statecore does no replication, so no backend is frozen"
+    " or failed over (every row says frozen: false)"
+    for action in ("freeze", "thaw", "failover_host")
+}
+"""Cinder's replication actions: answered 501 rather than a 200 that changed nothing."""
 DESCRIPTION = f"""Cinder's service list and admin actions over statecore's lifecycle.
 
 Microversions: header `{HEADER}: volume X.Y`, {MIN_VERSION} to {MAX_VERSION} (`latest` is {MAX_VERSION});
@@ -93,21 +101,32 @@ def create_app(source: Source, policy: Policy, *, title: str = "statecore") -> F
     return app
 
 
-def add_versions(app: FastAPI) -> None:
-    """Cinder's version documents: ``/`` answers 300 (Multiple Choices), ``/v3`` and ``/v3/`` 200."""
-    versions = {"response_model": Versions, "response_model_exclude_none": True, "tags": ["versions"]}
+PROBES = ["GET", "HEAD", "OPTIONS"]
+"""What the version documents answer: Cinder routes them with no method condition, and load
+balancers probe with HEAD or OPTIONS (haproxy's ``option httpchk`` sends ``OPTIONS /``)."""
 
-    @app.get("/", status_code=300, responses={300: {"model": Versions}}, **versions)  # type: ignore[arg-type]
+
+def add_versions(app: FastAPI) -> None:
+    """Cinder's version documents: ``/`` answers 300 (Multiple Choices), ``/v3`` and ``/v3/`` 200, to
+    GET, HEAD and OPTIONS alike. The routes that answer come first; the GET-only ones after them
+    are what the OpenAPI document shows (FastAPI would name a several-method operation after
+    whichever method its set yields first, which changes from run to run)."""
+    versions = {"response_model": Versions, "response_model_exclude_none": True, "tags": ["versions"]}
+    negotiated = [Depends(microversion)]
+
     def all_versions(request: Request) -> dict[str, Any]:
         """The API versions, for clients that discover the microversion range (no token needed)."""
         return versions_view(str(request.base_url))
 
-    @app.get("/v3/", dependencies=[Depends(microversion)], **versions)  # type: ignore[arg-type]
     def v3(request: Request) -> dict[str, Any]:
         """The v3 version document, where openstacksdk and tempest look for it (no token needed)."""
         return versions_view(str(request.base_url))
 
-    app.get("/v3", dependencies=[Depends(microversion)], include_in_schema=False, **versions)(v3)  # type: ignore[arg-type]
+    app.api_route("/", methods=PROBES, status_code=300, include_in_schema=False, **versions)(all_versions)  # type: ignore[arg-type]
+    for path in ("/v3/", "/v3"):
+        app.api_route(path, methods=PROBES, dependencies=negotiated, include_in_schema=False, **versions)(v3)  # type: ignore[arg-type]
+    app.get("/", status_code=300, responses={300: {"model": Versions}}, **versions)(all_versions)  # type: ignore[arg-type]
+    app.get("/v3/", dependencies=negotiated, **versions)(v3)  # type: ignore[arg-type]
 
 
 def services_router(source: Source, policy: Policy, prefix: str) -> APIRouter:
@@ -155,10 +174,14 @@ def services_router(source: Source, policy: Policy, prefix: str) -> APIRouter:
         409 where the table does not allow it, or where this server runs no engine (``statecore serve``)."""
         return reset_view(source.reset(*_resolve(source, body), body.reason or "reset by admin"))
 
-    @router.put("/{action}", dependencies=[writer], include_in_schema=False)
-    def unknown_action(action: str) -> None:
-        """Cinder answers an action it does not know (freeze, failover, set-log …) with 400."""
-        raise ApiFault(400, "Invalid input received: Unknown action")
+    @router.put("/{action}", include_in_schema=False)
+    def other_action(action: str, version: Annotated[Version, Depends(microversion)], token: Token) -> None:
+        """Cinder's actions statecore does not perform answer 501 to an admin (Cinder would act);
+        one Cinder has no route for, or not at this microversion, is 404 as in Cinder."""
+        if action in NOT_PERFORMED or (action in LOG_ACTIONS and version >= LOG_LEVEL):
+            require_admin(policy, token, UPDATE_RULE)
+            raise ApiFault(501, NOT_PERFORMED.get(action, LOG_LEVELS_NOT_SET))
+        raise ApiFault(404, "Not Found")
 
     return router
 

@@ -83,7 +83,10 @@ def install_fault_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return fault_response(request, error.status_code, str(error.detail), error.headers)
+        headers = dict(error.headers or {})
+        if "Allow" in headers:  # a route's methods are a set: name them in one order, every time
+            headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
+        return fault_response(request, error.status_code, str(error.detail), headers)
 
     async def on_invalid(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)

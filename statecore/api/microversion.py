@@ -36,6 +36,8 @@ class Version(NamedTuple):
 MIN_VERSION = Version(3, 0)
 CLUSTER = Version(3, 7)
 """Cinder 3.7 (CLUSTER_SUPPORT) adds ``cluster`` to every service row; statecore has no clusters: null."""
+LOG_LEVEL = Version(3, 32)
+"""Cinder 3.32 (LOG_LEVEL) adds the ``get-log`` and ``set-log`` actions; below it they are 404."""
 BACKEND_STATE = Version(3, 49)
 """Cinder 3.49 (BACKEND_STATE_REPORT) adds ``backend_state`` to cinder-volume rows only."""
 MAX_VERSION = BACKEND_STATE

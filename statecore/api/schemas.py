@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from statecore.api.faults import FAULT_NAMES, fault_name
 from statecore.table import State
@@ -19,15 +20,37 @@ ReasonText = Annotated[str, StringConstraints(min_length=1, max_length=255, patt
 """A reason as Cinder accepts one: 1 to 255 characters, not only blanks."""
 
 
+CINDER_HOST = r"^[a-zA-Z0-9-._#@:/+\[\]]*$"
+"""Cinder's ``cinder_host`` pattern (``cinder/api/validation/parameter_types.py``): a host name with
+its backend and pool, brackets for an IPv6 share."""
+
+
 class ServiceRef(BaseModel):
-    """Which service an admin action is for. ``binary`` may be left out when the host has one service;
-    ``service`` is Cinder's deprecated name for it."""
+    """Which service an admin action is for, in Cinder's request schema (``cinder/api/schemas/
+    services.py``): ``binary`` and ``service`` (Cinder's deprecated name for it) are strings when
+    given, never null; ``cluster`` is taken and ignored, as Cinder does for these actions. One
+    leniency: ``binary`` may be left out when the host has one service (Cinder wants one of the two)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, max_length=255)
-    binary: str | None = Field(default=None, description="cinder-volume or cinder-backup")
-    service: str | None = Field(default=None, description="deprecated: use binary")
+    host: str = Field(min_length=1, max_length=255, pattern=CINDER_HOST)
+    binary: str | SkipJsonSchema[None] = Field(
+        default=None, min_length=1, max_length=255, description="cinder-volume or cinder-backup"
+    )
+    service: str | SkipJsonSchema[None] = Field(
+        default=None, min_length=1, max_length=255, description="deprecated: use binary"
+    )
+    cluster: str | None = Field(
+        default=None, max_length=255, description="Cinder's; ignored: statecore has no clusters"
+    )
+
+    @field_validator("binary", "service", mode="before")
+    @classmethod
+    def not_null(cls, value: Any) -> Any:
+        """Left out is fine; null is not, as in Cinder's schema (a string of 1 to 255 characters)."""
+        if value is None:
+            raise ValueError("must be a string when given, not null")
+        return value
 
 
 class DisableBody(ServiceRef):

@@ -42,7 +42,7 @@ def service_view(row: ServiceRow, version: Version, *, lifecycle: bool = False) 
     }
     volume = row.binary == "volume"
     if version >= BACKEND_STATE and volume:
-        view["backend_state"] = row.backend_state
+        view["backend_state"] = backend_state(row)
     if version >= CLUSTER:
         view["cluster"] = None
     view["disabled_reason"] = row.disabled_reason
@@ -51,6 +51,15 @@ def service_view(row: ServiceRow, version: Version, *, lifecycle: bool = False) 
     if lifecycle:
         view.update(lifecycle_view(row))
     return view
+
+
+def backend_state(row: ServiceRow) -> str:
+    """Always a string, as tempest's schema wants: an up volume's polled value, or Cinder's default
+    ``up`` for a backend that reports none yet; ``down`` for a volume that is not up (Cinder's
+    scheduler drops the pools of a down service and would send null)."""
+    if row.state != "up":
+        return "down"
+    return row.backend_state or "up"
 
 
 def lifecycle_view(row: ServiceRow) -> dict[str, Any]:

@@ -53,13 +53,20 @@ def check_cutoff(before: datetime) -> None:
         raise ValueError(f"purge: {before.isoformat()} has no time zone; give an aware (UTC) instant")
 
 
-def alive(heartbeat: datetime | None, last_ok: datetime, now: datetime, window: timedelta) -> bool:
-    """The fleet's liveness verdict, Cinder's: the last heartbeat, or before the first one the moment
-    the service came up (``last_ok``; Cinder's ``created_at``), at most ``service_down_time`` old. So a
-    service that has just come up is ``up`` at once, not ``down`` until its first report; one that
-    never reports is ``down`` once the window has passed. ``heartbeat`` is on the store's clock and
-    ``last_ok`` on its engine's: before the first heartbeat the two clocks meet, as in Cinder."""
-    return now - (last_ok if heartbeat is None else heartbeat) <= window
+def alive(heartbeat: datetime | None, now: datetime, window: timedelta) -> bool:
+    """The fleet's liveness verdict, Cinder's: the last heartbeat at most ``service_down_time`` old.
+    Coming up counts as a heartbeat (the store records one with every commit into ``up``; Cinder
+    counts a new service from its ``created_at``, set when its process starts): a service that has
+    just come up is ``up`` at once,
+    one that never reports is ``down`` once the window has passed, and one that comes back up after
+    a recovery or a takeover is ``up`` again, whatever its old heartbeat said. ``heartbeat`` and
+    ``now`` are on one clock (a database's own), so engines' clocks never meet here."""
+    return heartbeat is not None and now - heartbeat <= window
+
+
+def came_up(record: TransitionRecord) -> bool:
+    """A move into ``up``: the store records it as a heartbeat (``alive``)."""
+    return record.to_state is State.UP and record.from_state is not State.UP
 
 
 DEFAULT_DOWN_TIME = 60.0
@@ -77,9 +84,9 @@ def down_time_of(stored: float | None, override: float | None) -> float:
 def check_removable(
     sid: str, heartbeat: datetime | None, now: datetime, service_down_time: float, *, refused: str = "removed"
 ) -> None:
-    """Only a service that is down by heartbeat age may go (the fleet's own liveness rule): one whose
+    """Only a service that is down by the fleet's own liveness rule (``alive``) may go: one whose
     engine still runs it would write it back at its next transition, and lose its history meanwhile."""
-    if heartbeat is not None and now - heartbeat <= timedelta(seconds=service_down_time):
+    if heartbeat is not None and alive(heartbeat, now, timedelta(seconds=service_down_time)):
         age = (now - heartbeat).total_seconds()
         raise ServiceAlive(
             f"service {sid!r} is alive (last heartbeat {age:.0f} s ago, service_down_time {service_down_time:g} s):"
@@ -145,7 +152,9 @@ class ServiceState:
         return service_id(self.binary, self.host)
 
     def row(self, *, alive: bool, admin: bool = True) -> ServiceRow:
-        """The service-list row; ``alive`` is the caller's liveness verdict (engine or heartbeat age)."""
+        """The service-list row; ``alive`` is the caller's liveness verdict (engine or heartbeat age).
+        ``updated_at`` is the last heartbeat or, before the first one, the moment liveness counted
+        from (registration, or an engine's restart): Cinder's clients and tempest want a time."""
         up = alive and self.lifecycle is State.UP
         error = f"{self.last_error_type}: {self.last_error_message}" if self.last_error_type else None
         return ServiceRow(
@@ -156,7 +165,7 @@ class ServiceState:
             disabled_reason=self.disabled_reason,
             state="up" if up else "down",
             lifecycle=self.lifecycle,
-            updated_at=self.updated_at,
+            updated_at=self.updated_at or self.last_ok,
             attempts=self.attempt,
             total_attempts=self.total_attempts,
             retries_left=self.retries_left,

@@ -24,6 +24,7 @@ from statecore.store.base import (
     Removed,
     ServiceState,
     alive,
+    came_up,
     check_cutoff,
     check_removable,
     check_unleased,
@@ -82,6 +83,7 @@ class MemoryStore:
 
     def _commit_or_undo(self, entries: Sequence[Entry], sinks: Sequence[str]) -> None:
         before = {entry.state.id: self._services.get(entry.state.id) for entry in entries}
+        beats = {sid: self.heartbeats.get(sid) for sid in before}
         length = len(self._history)
         try:
             for entry in entries:
@@ -92,6 +94,11 @@ class MemoryStore:
                     self._services.pop(sid, None)
                 else:
                     self._services[sid] = state
+                beat = beats[sid]
+                if beat is None:
+                    self.heartbeats.pop(sid, None)
+                else:
+                    self.heartbeats[sid] = beat
             del self._history[length:]
             for entry in entries:
                 for sink in sinks:
@@ -141,6 +148,8 @@ class MemoryStore:
         elif status:
             self._status_version += 1
         self._services[sid] = state
+        if came_up(record):  # coming up counts as a heartbeat (``alive``), on the engine's clock
+            self.heartbeats[sid] = record.at
         self._history.append(record)
         for sink in sinks:
             box = outbox.get(sink)
@@ -277,7 +286,6 @@ class MemoryStore:
             self._with_heartbeat(state, copy=False).row(
                 alive=alive(
                     self.heartbeats.get(sid),
-                    state.last_ok,
                     now,
                     timedelta(seconds=down_time_of(state.service_down_time, service_down_time)),
                 )

@@ -26,15 +26,18 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
     exists,
     func,
     insert,
+    null,
     or_,
     select,
     tuple_,
@@ -58,6 +61,7 @@ from statecore.store.base import (
     StoreCorrupt,
     StoreUnavailable,
     alive,
+    came_up,
     check_cutoff,
     check_removable,
     check_unleased,
@@ -128,7 +132,9 @@ class SqlStore:
         self.health = StoreHealth(self.name, unresponsive_after)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._upserts = {status: _upsert_statement(self.dialect, with_status=status) for status in (True, False)}
+        self._upserts = {
+            status: _upsert_statement(self.dialect, self._db_now(), with_status=status) for status in (True, False)
+        }
         self._insert_new = _dialect_insert(self.dialect)(services).on_conflict_do_nothing(
             index_elements=[services.c.id]
         )
@@ -210,7 +216,7 @@ class SqlStore:
     def save_many(self, states: Sequence[ServiceState]) -> None:
         if states:
             with self._tx() as connection:
-                connection.execute(self._upserts[True], [_state_values(state) for state in states])
+                connection.execute(self._upserts[True], [_state_values(state, came_up=False) for state in states])
 
     def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
         """An admin's disable/enable, from any host; the owning engine picks it up at its next report."""
@@ -258,14 +264,19 @@ class SqlStore:
         """One transaction, three statements built once and run as executemany: each service's
         last state (an upsert), every history row, every outbox row. A transition's upsert leaves
         the disabled status alone (an admin may have changed it from another host); a service
-        with an admin action among the entries gets its status written too."""
+        with an admin action among the entries gets its status written too. A service that came
+        up among the entries gets a heartbeat on the database's clock in the same upsert
+        (``alive``: coming up counts as a heartbeat)."""
         last: dict[str, tuple[ServiceState, bool]] = {}
+        up: set[str] = set()
         for entry in entries:
             sid = entry.state.id
             last[sid] = (entry.state, entry.status or (sid in last and last[sid][1]))
+            if came_up(entry.record):
+                up.add(sid)
         rows = {True: [], False: []}  # type: dict[bool, list[dict[str, Any]]]
-        for _, (state, status) in sorted(last.items()):  # rows locked in one order by every engine
-            rows[status].append(_state_values(state))
+        for sid, (state, status) in sorted(last.items()):  # rows locked in one order by every engine
+            rows[status].append(_state_values(state, came_up=sid in up))
         history_rows, outbox_rows = [], []
         for state, record, envelope, _ in entries:
             message_id = envelope["message_id"]
@@ -432,10 +443,9 @@ class SqlStore:
             now = _utc(connection.execute(select(self._db_now())).scalar_one(), self.engine)
             rows = connection.execute(select(services).order_by(services.c.host, services.c.binary)).mappings().all()
         return [
-            (state := _state(row)).row(
+            _state(row).row(
                 alive=alive(
                     row["heartbeat_db_at"],
-                    state.last_ok,
                     now,
                     timedelta(seconds=down_time_of(row["service_down_time"], service_down_time)),
                 )
@@ -504,15 +514,19 @@ _STATE_FIELDS = tuple(field for field in ServiceState.__dataclass_fields__)
 _STATUS_FIELDS = ("disabled", "disabled_reason")
 
 
-def _upsert_statement(dialect: str, *, with_status: bool) -> Any:
+def _upsert_statement(dialect: str, db_now: ColumnElement[Any], *, with_status: bool) -> Any:
     """INSERT ... ON CONFLICT (id) DO UPDATE, for SQLite and PostgreSQL alike. Without
     ``with_status`` the update leaves disabled/disabled_reason alone: an admin may have changed
-    them from another host, and only an admin action writes them."""
-    statement = _dialect_insert(dialect)(services)
+    them from another host, and only an admin action writes them. A row's ``came_up`` parameter
+    sets its heartbeat to the database's now; without it the heartbeat stays as it was."""
+    heartbeat = case((bindparam("came_up", type_=Boolean), db_now), else_=null())
+    statement = _dialect_insert(dialect)(services).values(heartbeat_db_at=heartbeat)
     columns = [name for name in _STATE_FIELDS if with_status or name not in _STATUS_FIELDS]
+    changes: dict[str, Any] = {name: statement.excluded[name] for name in columns}
+    changes["heartbeat_db_at"] = func.coalesce(statement.excluded.heartbeat_db_at, services.c.heartbeat_db_at)
     return statement.on_conflict_do_update(
         index_elements=[services.c.id],
-        set_={name: statement.excluded[name] for name in columns},
+        set_=changes,
         where=services.c.generation == statement.excluded.generation,  # fenced: left alone, then refused
     )
 
@@ -542,8 +556,10 @@ def _check_generations(connection: Connection, expected: Mapping[str, int]) -> N
         raise Fenced(fenced)
 
 
-def _state_values(state: ServiceState) -> dict[str, Any]:
-    values = {name: getattr(state, name) for name in _STATE_FIELDS}
+def _state_values(state: ServiceState, **came_up: bool) -> dict[str, Any]:
+    """A row's values; ``came_up=...`` for the upserts, which take it as a parameter."""
+    values: dict[str, Any] = {name: getattr(state, name) for name in _STATE_FIELDS}
+    values.update(came_up)
     values["id"], values["lifecycle"] = state.id, state.lifecycle.value
     return values
 
