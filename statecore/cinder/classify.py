@@ -96,9 +96,9 @@ CINDER_RULES: tuple[Rule, ...] = (
     Rule(FileNotFoundError, True, "the command the driver runs (sudo, a tool) does not exist",
          _no_such_file, "errno ENOENT"),
     Rule(ImportError, True, "the driver or a library it needs cannot be imported"),
-    Rule(exception.CinderException, True, "a tool or library the driver needs is not installed (mount.nfs, rados, boto3, ...)",
+    Rule(exception.CinderException, True, "a tool or library the driver needs is missing (mount.nfs, rados, boto3)",
          _says_not_installed, 'its message says "is not installed" or "library/libraries not found"'),
-    Rule(AttributeError, True, "a library the driver imports optionally is missing (Cinder left its module None: rados for RBD, ...)",
+    Rule(AttributeError, True, "an optional library is missing: Cinder left its module None (rados for RBD)",
          _optional_module_missing, "its message starts with \"'NoneType' object has no attribute\""),
     *_boto_rules(),
 )  # fmt: skip
