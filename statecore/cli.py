@@ -147,14 +147,15 @@ def backend_state_command(
     """Ask each volume driver directly for its backend state, bypassing any cached value; a Cinder
     driver of cinder_config is set up first (do_setup, check_for_setup_error), within init_timeout."""
     from statecore.drivers import load_driver
-    from statecore.live import _cinder_services, load_run_config
+    from statecore.live import ServiceConfig, _cinder_services, load_run_config
     from statecore.probes import backend_state
+    from statecore.service import ServiceSpec
     from statecore.settings import build_settings
 
     config, base = load_run_config(config_file)
     settings = build_settings(config.settings)
     cinder = _cinder_services(config, base, settings)[0]
-    services = [*config.services, *cinder]
+    services: list[ServiceConfig | ServiceSpec] = [*config.services, *cinder]
     volumes = [s for s in services if s.binary == "volume" and (host is None or s.host == host)]
     if not volumes:
         known = ", ".join(s.host for s in services if s.binary == "volume") or "none"
