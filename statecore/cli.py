@@ -144,19 +144,30 @@ def backend_state_command(
     config_file: Annotated[Path, typer.Option("--config", help="the CONFIG.toml that `run` uses")],
     host: Annotated[str | None, typer.Argument(help="a volume service (host@backend); default: all")] = None,
 ) -> None:
-    """Ask each volume driver directly for its backend state, bypassing any cached value."""
+    """Ask each volume driver directly for its backend state, bypassing any cached value; a Cinder
+    driver of cinder_config is set up first (do_setup, check_for_setup_error), within init_timeout."""
     from statecore.drivers import load_driver
-    from statecore.live import load_run_config
+    from statecore.live import ServiceConfig, _cinder_services, load_run_config
     from statecore.probes import backend_state
+    from statecore.service import ServiceSpec
+    from statecore.settings import build_settings
 
-    config, _ = load_run_config(config_file)
-    volumes = [s for s in config.services if s.binary == "volume" and (host is None or s.host == host)]
+    config, base = load_run_config(config_file)
+    settings = build_settings(config.settings)
+    cinder = _cinder_services(config, base, settings)[0]
+    services: list[ServiceConfig | ServiceSpec] = [*config.services, *cinder]
+    volumes = [s for s in services if s.binary == "volume" and (host is None or s.host == host)]
     if not volumes:
-        known = ", ".join(s.host for s in config.services if s.binary == "volume") or "none"
-        raise UnknownService(f"no volume service {host!r} in {config_file} (volume services: {known})")
+        known = ", ".join(s.host for s in services if s.binary == "volume") or "none"
+        wanted = "" if host is None else f" {host!r}"
+        raise UnknownService(f"no volume service{wanted} in {config_file} (volume services: {known})")
     for service in volumes:
         try:
             driver = load_driver(service.driver, service.driver_options, enable_unsupported=True)
+            if service in cinder:
+                from statecore.cinder.drivers import set_up_within
+
+                set_up_within(driver, settings.with_overrides(service.options).init_timeout)
             state = backend_state(service.host, driver)
         except StatecoreError as error:
             state = f"down ({error})"

@@ -27,6 +27,15 @@ def is_working(driver: Driver | None) -> bool:
         return False
 
 
+def _reported_state(stats: Mapping[str, Any]) -> Any:
+    """Where Cinder's API reads it: each pool's capabilities, the last pool listed winning (its map of
+    backend to state is overwritten pool by pool); stats without pools are the one pool themselves."""
+    pools = stats.get("pools")
+    if isinstance(pools, list) and pools and all(isinstance(pool, Mapping) for pool in pools):
+        return pools[-1].get("backend_state", "up")
+    return stats.get("backend_state", "up")
+
+
 def backend_state(host: str, driver: Driver | None) -> str:
     """``up`` when the stats lack the key; anything but up/down, or a raising call, is ``down``."""
     stats_of = getattr(driver, "get_volume_stats", None)
@@ -34,7 +43,7 @@ def backend_state(host: str, driver: Driver | None) -> str:
         return "up"
     try:
         stats = stats_of(refresh=True)
-        value = stats.get("backend_state", "up") if type(stats) is dict or isinstance(stats, Mapping) else None
+        value = _reported_state(stats) if type(stats) is dict or isinstance(stats, Mapping) else None
     except Exception as error:  # the call, or a mapping of the driver's own whose get raises
         logger.warning("{}: get_volume_stats failed ({}); backend_state is down", host, error)
         return "down"

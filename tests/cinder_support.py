@@ -3,9 +3,10 @@ free loopback port, a PATH without ``lvm``, and a real Cinder driver class with 
 for the one case this machine cannot stage.
 
 No array here can lose its controllers on cue, so the stats test uses Cinder's LVM driver with a
-volume group taken as present and a backend that reports ``backend_state: down`` in its stats,
-the way drivers of arrays report an unreachable backend. Everything else (construction,
-configuration group, ``get_volume_stats(refresh=True)``) is Cinder's own code.
+volume group taken as present and a backend whose pool reports ``backend_state: down`` in its
+stats, the way drivers of arrays report an unreachable backend (per pool, where Cinder's API
+reads it). Everything else (construction, configuration group, ``get_volume_stats(refresh=True)``,
+``init_capabilities()``) is Cinder's own code.
 """
 
 from __future__ import annotations
@@ -38,10 +39,29 @@ class BackendDownDriver(lvm.LVMVolumeDriver):  # type: ignore[misc]
             "vendor_name": "Open Source",
             "driver_version": self.VERSION,
             "storage_protocol": "iSCSI",
-            "pools": [],
-            "backend_state": "down",
+            "pools": [{"pool_name": "gold", "total_capacity_gb": 0, "free_capacity_gb": 0, "backend_state": "down"}],
         }
         self._stats = stats
+
+
+class RecordingDriver(BackendDownDriver):
+    """Records the calls ``_init_host`` makes after setup, in order, and makes them (Cinder's own code)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    def init_capabilities(self) -> None:
+        self.calls.append("init_capabilities")
+        super().init_capabilities()
+
+    def set_throttle(self) -> None:
+        self.calls.append("set_throttle")
+        super().set_throttle()
+
+    def set_initialized(self) -> None:
+        self.calls.append("set_initialized")
+        super().set_initialized()
 
 
 def write_conf(directory: Path, text: str, name: str = "cinder.conf") -> Path:

@@ -29,12 +29,18 @@ def failed_command(exit_code: int) -> processutils.ProcessExecutionError:
         exception.NfsException("NFS config file at /etc/cinder/nfs_shares doesn't exist"),
         exception.NfsException("There's no NFS config file configured (nfs_shares_config)"),
         cfg.RequiredOptError("volume_group", cfg.OptGroup("lvm")),
-        failed_command(127),
+        failed_command(127),  # run as root: the shell finds no lvm
+        failed_command(96),  # run through sudo cinder-rootwrap: its filter finds no lvm (RC_NOEXECFOUND)
+        FileNotFoundError(2, "No such file or directory", "sudo"),
         ImportError("No module named 'purestorage'"),
         exception.BackupDriverException(reason="boto3 python library not found"),
+        exception.NfsException("mount.nfs is not installed"),
+        exception.VolumeBackendAPIException(data="rados and rbd python libraries not found"),
+        AttributeError("'NoneType' object has no attribute 'Rados'"),
+        ValueError("Invalid endpoint: 127.0.0.1:9000"),
         DriverNotSupported("driver is unsupported and enable_unsupported_driver is false"),
     ],
-    ids=lambda error: type(error).__name__,
+    ids=lambda error: f"{type(error).__name__}-{str(error)[:24]}",
 )
 def test_configuration_missing_tools_and_unsupported_drivers_are_unrecoverable(error):
     assert cinder_classifier(error) is True
@@ -49,6 +55,8 @@ def test_configuration_missing_tools_and_unsupported_drivers_are_unrecoverable(e
         exception.BackupDriverException(reason="bucket listing refused"),
         ConnectionRefusedError(111, "Connection refused"),
         TimeoutError("login timed out"),
+        PermissionError(13, "Permission denied", "/dev/sdb"),
+        ValueError("volume size must be positive"),
     ],
     ids=lambda error: type(error).__name__,
 )

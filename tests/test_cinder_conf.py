@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import pytest
@@ -10,7 +11,9 @@ from cinder_support import write_conf
 
 from statecore.cinder import CinderBackup, CinderVolume, read_cinder_conf, route_cinder_logs
 from statecore.errors import ConfigError
+from statecore.guards import retries_left
 from statecore.live import ConfigFileError, build_engine, load_run_config
+from statecore.settings import Settings
 from statecore.store import MemoryStore
 
 FLEET = """
@@ -49,6 +52,7 @@ def cinder_logging_restored():
     cinder.handlers[:], cinder.level, cinder.propagate = handlers, level, propagate
 
 
+LVM = "cinder.volume.drivers.lvm.LVMVolumeDriver"
 SHARED = {
     "reinit_driver_count": 5, "periodic_interval": 20, "service_down_time": 90, "report_interval": 15,
     "backend_stats_polling_interval": 30, "backup_periodic_initialization": True,
@@ -66,7 +70,7 @@ def test_one_volume_service_per_backend_and_the_backup_service(tmp_path):
     }
     drivers = {s.host: dict(s.driver_options or {}) for s in specs}
     assert drivers["node1@lvm"] == {"backend": "lvm", "driver": "cinder.volume.drivers.lvm.LVMVolumeDriver",
-                                    "host": "node1@lvm", "enable_unsupported": True}  # fmt: skip
+                                    "host": "node1@lvm", "enable_unsupported": True, "cluster_name": None}  # fmt: skip
     assert drivers["node1"] == {"driver": "cinder.backup.drivers.s3.S3BackupDriver"}
 
 
@@ -117,7 +121,12 @@ def test_run_reads_cinder_config_relative_to_its_toml_and_keeps_its_own_services
     ("line", "refusal"),
     [
         ("backend_stats_polling_interval = 2", "backend_stats_polling_interval .* greater than or equal to 3"),
-        ("reinit_driver_count = -1", "option 'reinit_driver_count': value -1 refused"),
+        (
+            "reinit_driver_count = 0",
+            "reinit_driver_count = 0: Cinder then never re-initializes a failed driver,"
+            " but statecore cannot turn volume retries off \\(its 0 means unlimited\\)",
+        ),
+        ("reinit_driver_count = -1", "reinit_driver_count = -1: Cinder then never re-initializes"),
         ("periodic_interval = often", "periodic_interval .* not valid"),
     ],
 )
@@ -127,6 +136,35 @@ def test_run_names_a_cinder_option_that_cinder_or_statecore_refuses(tmp_path, li
     config, base = run_toml(tmp_path, 'cinder_config = "cinder.conf"\n')
     with pytest.raises(ConfigFileError, match=f"^cinder_config: .*{refusal}"):
         build_engine(config, base, store=MemoryStore())
+
+
+def test_reinit_driver_count_keeps_cinders_meaning_retries_after_the_first_attempt(tmp_path):
+    """Cinder's N re-inits after the first attempt are statecore's N retries: 1 + N attempts in all."""
+    text = FLEET.replace("reinit_driver_count = 5", "reinit_driver_count = 1")
+    (volume, *_) = read_cinder_conf(write_conf(tmp_path, text))
+    settings = Settings().with_overrides(volume.options)
+    assert [retries_left("volume", settings, attempt) for attempt in (1, 2)] == [1, 0]
+
+
+def test_backup_driver_init_check_interval_is_the_backup_services_retry_period(tmp_path):
+    """Cinder's backup manager retries its driver's setup every backup_driver_init_check_interval;
+    periodic_interval (Cinder's periodic tasks) stays for the volume services."""
+    text = FLEET.replace("periodic_interval = 20", "periodic_interval = 20\nbackup_driver_init_check_interval = 7")
+    options = {s.binary: dict(s.options or {}) for s in read_cinder_conf(write_conf(tmp_path, text))}
+    assert (options["backup"]["periodic_interval"], options["volume"]["periodic_interval"]) == (7, 20)
+    with pytest.raises(ConfigError, match=r"backup_driver_init_check_interval .* greater than or equal to 5"):
+        read_cinder_conf(write_conf(tmp_path, text.replace("= 7", "= 4")))  # Cinder's own minimum
+
+
+def test_a_cluster_names_each_backend_and_refuses_drivers_without_active_active(tmp_path):
+    text = FLEET.replace("host = node1", "host = node1\ncluster = east")
+    drivers = {s.host: dict(s.driver_options or {}) for s in read_cinder_conf(write_conf(tmp_path, text))}
+    assert [drivers[host]["cluster_name"] for host in ("node1@lvm", "shared@array")] == ["east@lvm", "east@array"]
+    refusal = "Active-Active configuration is not currently supported by driver"
+    with pytest.raises(ConfigError, match=re.escape(f"{refusal} '{LVM}' (cluster 'east@lvm')")):
+        CinderVolume(**drivers["node1@lvm"])
+    rbd = CinderVolume("ceph", "cinder.volume.drivers.rbd.RBDDriver", "node1@ceph", cluster_name="east@ceph")
+    assert rbd.cluster_name == "east@ceph"  # RBD supports active-active
 
 
 def test_run_without_services_nor_cinder_config_is_refused(tmp_path):

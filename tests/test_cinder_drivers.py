@@ -3,6 +3,7 @@ spec asks for, proven with Cinder's classes on this machine (virtual time; real 
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -13,7 +14,7 @@ from support import seconds_until
 
 from statecore import Engine, MemorySink
 from statecore.api import EngineSource
-from statecore.cinder import cinder_classifier, read_cinder_conf
+from statecore.cinder import CinderVolume, cinder_classifier, read_cinder_conf
 from statecore.store import MemoryStore
 
 DB = "[database]\nconnection = sqlite://\n"
@@ -61,6 +62,17 @@ def test_s3_with_a_key_missing_is_failed_permanent_naming_the_option(tmp_path, u
     engine.shutdown()
 
 
+def test_s3_with_an_endpoint_without_scheme_is_failed_permanent(tmp_path):
+    """botocore refuses the URL in the driver's constructor: no retry fixes the file."""
+    text = s3_conf(free_port(), backup_periodic_initialization="true").replace("http://127.0.0.1", "127.0.0.1")
+    engine, _ = supervise(write_conf(tmp_path, text))
+    engine.advance(1)
+    row = engine.service("node1", binary="backup")
+    assert row.lifecycle.value == "failed_permanent"
+    assert row.last_error is not None and row.last_error.startswith("ValueError: Invalid endpoint: 127.0.0.1:")
+    engine.shutdown()
+
+
 def permanent_error_of_first_attempt(conf, host: str) -> str:
     """The error of a volume service that its first attempt left failed_permanent."""
     engine, _ = supervise(conf)
@@ -82,11 +94,22 @@ def test_nfs_without_its_shares_file_is_failed_permanent(tmp_path):
 
 
 def test_lvm_without_the_lvm_tool_is_failed_permanent(tmp_path, monkeypatch):
+    """As root the shell says 127; otherwise Cinder runs ``sudo cinder-rootwrap``, whose filter says 96,
+    or finds no sudo at all (FileNotFoundError, next test)."""
     monkeypatch.setenv("PATH", path_without_lvm(tmp_path / "bin"))
     conf = write_conf(tmp_path, volume_conf("lvm", "cinder.volume.drivers.lvm.LVMVolumeDriver"))
     error = permanent_error_of_first_attempt(conf, "node1@lvm")
-    assert error.startswith("ProcessExecutionError")
-    assert "Exit code: 127" in error and "lvm version" in error
+    assert error.startswith("ProcessExecutionError") and "lvm version" in error
+    assert re.search(r"Exit code: (96|127)\b", error), error
+
+
+def test_a_driver_whose_command_does_not_exist_is_failed_permanent(tmp_path, monkeypatch):
+    """A PATH with nothing on it: Cinder's first command (``env``, or ``sudo`` when not root) is not found."""
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    conf = write_conf(tmp_path, volume_conf("lvm", "cinder.volume.drivers.lvm.LVMVolumeDriver"))
+    error = permanent_error_of_first_attempt(conf, "node1@lvm")
+    assert error.startswith("FileNotFoundError: [Errno 2] No such file or directory"), error
 
 
 def test_a_volume_driver_path_that_does_not_exist_is_failed_permanent(tmp_path):
@@ -136,7 +159,20 @@ def test_an_unsupported_driver_is_failed_permanent_unless_its_backend_enables_it
     engine.advance(1)
     row = engine.service("node1@vz")  # Cinder's own setup ran, and said why it failed
     assert row.last_error == f"VzStorageException: VzStorage config file at {shares} doesn't exist."
+    assert row.lifecycle.value == "failed_permanent"  # a RemoteFSException naming its missing shares file
     engine.shutdown()
+
+
+def test_a_volume_driver_is_initialized_as_init_host_does(tmp_path):
+    """After setup, _init_host asks for the capabilities and sets the copy throttle, then initializes."""
+    conf = write_conf(tmp_path, volume_conf("array", "cinder_support.RecordingDriver", volume_backend_name="gold"))
+    (spec,) = read_cinder_conf(conf)
+    volume = CinderVolume(**dict(spec.driver_options or {}))
+    volume.do_setup()
+    volume.check_for_setup_error()
+    assert volume.driver.calls == ["init_capabilities", "set_throttle", "set_initialized"]
+    assert volume.driver.capabilities["pools"][0]["backend_state"] == "down"
+    assert "properties" in volume.driver.capabilities
 
 
 def test_a_cinder_driver_stuck_on_silent_storage_is_cut_off_by_the_init_timeout(tmp_path):

@@ -122,3 +122,41 @@ def test_a_status_changed_in_the_store_by_another_host_is_taken_over_and_audited
     assert (row.status, row.disabled_reason) == ("disabled", "set from another host")
     assert h.sink.envelopes[-1]["event_type"] == "backup.service.disable"
     assert h.sink.envelopes[-1]["payload"]["reason"] == "set from another host"
+
+
+class PooledDriver:
+    """A plain driver whose stats report pools, as Cinder's drivers do."""
+
+    def __init__(self, stats: dict) -> None:
+        self.stats = stats
+
+    def do_setup(self) -> None: ...
+
+    def check_for_setup_error(self) -> None: ...
+
+    def get_volume_stats(self, refresh: bool = False) -> dict:
+        return self.stats
+
+
+def pools(*states: str) -> list[dict]:
+    return [{"pool_name": f"p{i}", **({"backend_state": s} if s else {})} for i, s in enumerate(states)]
+
+
+@pytest.mark.parametrize(
+    ("stats", "shown"),
+    [
+        ({"pools": pools("down")}, "down"),  # the pool's, where Cinder's API reads it
+        ({"pools": pools("down", "up")}, "up"),  # Cinder's map keeps the last pool listed
+        ({"pools": pools("up", "down")}, "down"),
+        ({"pools": pools("")}, "up"),  # a pool without the key is up
+        ({"pools": pools("up"), "backend_state": "down"}, "up"),  # with pools, Cinder ignores the top level
+        ({"pools": [], "backend_state": "down"}, "down"),  # no pools: the stats are the one pool
+        ({"backend_state": "down"}, "down"),
+    ],
+)
+def test_backend_state_is_read_from_the_pools_as_cinder_reads_it(stats, shown):
+    h = Harness(backend_stats_polling_interval=30)
+    h.add("node1@pooled", "volume", PooledDriver(stats))
+    h.engine.start()
+    h.engine.advance(0)
+    assert (h.engine.service("node1@pooled").backend_state, h.engine.backend_state("node1@pooled")) == (shown, shown)

@@ -1,7 +1,7 @@
 """Supervising Cinder's own drivers, unchanged, from an existing ``cinder.conf`` (the ``cinder`` extra).
 
 statecore's core never imports this package; ``statecore run`` imports it only when its TOML file
-names a ``cinder_config``. Importing it imports Cinder (a few seconds), never its ``cmd`` modules,
+names a ``cinder_config``. Importing it imports Cinder (3 to 9 s), never its ``cmd`` modules,
 so nothing is monkey-patched.
 """
 

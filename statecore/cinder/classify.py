@@ -2,14 +2,19 @@
 
 The reinit spec's list: configuration errors, a missing library or tool, and an unsupported driver
 are unrecoverable; everything else (a backend that does not answer yet, a timeout, a refused
-login that an admin may fix on the array) is retried. Cinder gives "a config file is missing" no
-class of its own: its NFS-style drivers raise a ``RemoteFSException`` whose text names the
-missing or unset shares file, so that rule reads the text. The first rule that matches decides;
-an engine takes another table through ``make_classifier`` (``Engine(classifier=...)``).
+login that an admin may fix on the array) is retried. Cinder gives "a config file is missing" and
+"a tool or library is missing" no class of their own: its drivers raise their usual exception
+with a message that says so, so those rules read the text. A missing tool shows three ways: exit
+127 from the shell (as root), exit 96 from ``cinder-rootwrap``'s filter (``RC_NOEXECFOUND``, the
+usual non-root deployment), or ``FileNotFoundError`` when the command itself (``sudo``) is absent.
+The first rule that matches decides; an engine takes another table through ``make_classifier``
+(``Engine(classifier=...)``).
 """
 
 from __future__ import annotations
 
+import errno
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,16 +26,33 @@ def _always(error: BaseException) -> bool:
     return True
 
 
+COMMAND_NOT_FOUND = frozenset({96, 127})
+"""127: the shell found no such command; 96: ``cinder-rootwrap`` found none (oslo.rootwrap's RC_NOEXECFOUND)."""
+_NOT_INSTALLED = re.compile(r"is not installed|librar(y|ies) not found", re.IGNORECASE)
+
+
 def _command_not_found(error: BaseException) -> bool:
-    return getattr(error, "exit_code", None) == 127
+    return getattr(error, "exit_code", None) in COMMAND_NOT_FOUND
+
+
+def _no_such_file(error: BaseException) -> bool:
+    return getattr(error, "errno", None) == errno.ENOENT
 
 
 def _names_config_file(error: BaseException) -> bool:
     return "config file" in str(error).lower()
 
 
-def _library_not_found(error: BaseException) -> bool:
-    return "library not found" in str(error).lower()
+def _says_not_installed(error: BaseException) -> bool:
+    return _NOT_INSTALLED.search(str(error)) is not None
+
+
+def _optional_module_missing(error: BaseException) -> bool:
+    return str(error).startswith("'NoneType' object has no attribute")
+
+
+def _invalid_endpoint(error: BaseException) -> bool:
+    return str(error).startswith("Invalid endpoint")
 
 
 @dataclass(frozen=True)
@@ -45,13 +67,22 @@ class Rule:
 
 
 def _boto_rules() -> tuple[Rule, ...]:
-    """botocore comes with Cinder's S3 extra, not with Cinder: its rule exists where it is installed."""
+    """botocore comes with Cinder's S3 extra, not with Cinder: its rules exist where it is installed."""
     try:
-        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+        from botocore import exceptions as boto
     except ImportError:
         return ()
-    why = "the S3 access or secret key is unset (boto3 refuses the client)"
-    return (Rule(PartialCredentialsError, True, why), Rule(NoCredentialsError, True, why))
+    keys = "the S3 access or secret key is unset (boto3 refuses the client)"
+    config = "botocore refused the endpoint or region configuration"
+    return (
+        Rule(boto.PartialCredentialsError, True, keys),
+        Rule(boto.NoCredentialsError, True, keys),
+        Rule(boto.InvalidRegionError, True, config),
+        Rule(boto.InvalidEndpointConfigurationError, True, config),
+        Rule(boto.InvalidConfigError, True, config),
+        Rule(ValueError, True, "botocore refused the endpoint URL (backup_s3_endpoint_url without a scheme, ...)",
+             _invalid_endpoint, 'its message starts with "Invalid endpoint"'),
+    )  # fmt: skip
 
 
 CINDER_RULES: tuple[Rule, ...] = (
@@ -61,10 +92,14 @@ CINDER_RULES: tuple[Rule, ...] = (
          _names_config_file, "its message names a config file"),
     Rule(cfg.Error, True, "oslo.config refused the file or an option (required, malformed, unknown)"),
     Rule(processutils.ProcessExecutionError, True, "a tool the driver runs is not installed",
-         _command_not_found, "exit code 127"),
+         _command_not_found, "exit code 127 (shell) or 96 (cinder-rootwrap)"),
+    Rule(FileNotFoundError, True, "the command the driver runs (sudo, a tool) does not exist",
+         _no_such_file, "errno ENOENT"),
     Rule(ImportError, True, "the driver or a library it needs cannot be imported"),
-    Rule(exception.BackupDriverException, True, "a library the backup driver needs is not installed (boto3, ...)",
-         _library_not_found, "its message says a library is not found"),
+    Rule(exception.CinderException, True, "a tool or library the driver needs is missing (mount.nfs, rados, boto3)",
+         _says_not_installed, 'its message says "is not installed" or "library/libraries not found"'),
+    Rule(AttributeError, True, "an optional library is missing: Cinder left its module None (rados for RBD)",
+         _optional_module_missing, "its message starts with \"'NoneType' object has no attribute\""),
     *_boto_rules(),
 )  # fmt: skip
 """Checked after statecore's own unrecoverable errors (unsupported driver, config, missing library)."""

@@ -26,7 +26,10 @@ SHARED = (
     "reinit_driver_count", "periodic_interval", "service_down_time", "report_interval",
     "backend_stats_polling_interval", "backup_periodic_initialization", "backup_initialization_timeout",
 )  # fmt: skip
-"""Cinder's ``[DEFAULT]`` options with a statecore setting of the same name and meaning."""
+"""Cinder's ``[DEFAULT]`` options with a statecore setting of the same name (docs/cinder.md: meanings)."""
+BACKUP_ONLY = {"backup_driver_init_check_interval": "periodic_interval"}
+"""Cinder's backup manager retries its driver's setup every ``backup_driver_init_check_interval``:
+statecore's backup retry period, for the backup service only (it wins over ``periodic_interval``)."""
 PER_BACKEND = ("enable_unsupported_driver",)
 """Options Cinder reads from the backend's own section (then ``[backend_defaults]``)."""
 
@@ -36,6 +39,8 @@ _SPEC_ONLY = (
 )
 """Options of the backup spec that cinder 29 does not define: registered so a file may set them."""
 _BACKEND_HOST = cfg.StrOpt("backend_host", help="Backend override of host value.")
+_CLUSTER = cfg.StrOpt("cluster", help="Name of this cluster.")
+"""cinder-volume's ``cinder.cmd.volume`` defines it; statecore never imports that module."""
 
 
 def read_cinder_conf(path: Path) -> list[ServiceSpec]:
@@ -52,17 +57,31 @@ def read_cinder_conf(path: Path) -> list[ServiceSpec]:
 
 
 def _services(path: Path) -> list[ServiceSpec]:
-    for option in _SPEC_ONLY:
+    for option in (*_SPEC_ONLY, _CLUSTER):
         _register(option, None)
     cfg.CONF(args=[], project="cinder", default_config_files=[str(path)])
     conf = cfg.CONF
     shared = {name: conf[name] for name in SHARED if _set_in_file(conf, name)}
+    _refuse_no_reinit(shared.get("reinit_driver_count"))
     specs = [_volume(conf, backend, shared) for backend in filter(None, conf.enabled_backends or [])]
     if _set_in_file(conf, "backup_driver"):
         name = backup_manager.MAPPING.get(conf.backup_driver, conf.backup_driver)
         zone = conf.storage_availability_zone
-        specs.append(ServiceSpec(conf.host, "backup", CinderBackup, zone, dict(shared), {"driver": name}))
+        options = shared | {ours: conf[theirs] for theirs, ours in BACKUP_ONLY.items() if _set_in_file(conf, theirs)}
+        specs.append(ServiceSpec(conf.host, "backup", CinderBackup, zone, options, {"driver": name}))
     return specs
+
+
+def _refuse_no_reinit(count: int | None) -> None:
+    """Cinder re-initializes a failed driver ``reinit_driver_count`` times after the first attempt,
+    statecore retries it that many times: the same for 1 and more. Cinder's 0 (or less) means no
+    re-init at all, statecore's 0 means no limit, and statecore has no "never retry" for volumes."""
+    if count is not None and count <= 0:
+        raise ConfigError(
+            f"reinit_driver_count = {count}: Cinder then never re-initializes a failed driver, but statecore"
+            " cannot turn volume retries off (its 0 means unlimited); set it to 1 or more (the retries after"
+            " the first attempt) or remove it"
+        )
 
 
 def _volume(conf: Any, backend: str, shared: dict[str, Any]) -> ServiceSpec:
@@ -73,12 +92,14 @@ def _volume(conf: Any, backend: str, shared: dict[str, Any]) -> ServiceSpec:
     config = configuration.Configuration(volume_manager.volume_backend_opts, config_group=backend)
     config.append_config_values(volume_driver.volume_opts)  # where enable_unsupported_driver lives
     host = f"{conf[backend].backend_host or conf.host}@{backend}"
+    cluster = (conf.cluster or "").strip()  # as cinder-volume's main(): empty means none
     zone = config.safe_get("backend_availability_zone") or conf.storage_availability_zone
     options = dict(shared)
     options.update({name: config.safe_get(name) for name in PER_BACKEND if _set_for_backend(conf, backend, name)})
     driver = volume_manager.MAPPING.get(config.volume_driver, config.volume_driver)
     unsupported = bool(config.safe_get("enable_unsupported_driver"))  # as Cinder reads it for this backend
-    loading = {"backend": backend, "driver": driver, "host": host, "enable_unsupported": unsupported}
+    loading = {"backend": backend, "driver": driver, "host": host, "enable_unsupported": unsupported,
+               "cluster_name": f"{cluster}@{backend}" if cluster else None}  # fmt: skip
     return ServiceSpec(host, "volume", CinderVolume, zone, options, loading)
 
 
