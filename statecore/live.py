@@ -127,8 +127,6 @@ def build_engine(
         )
     if config.messaging is not None:
         sinks.append(_messaging_sink(config.messaging))
-    if metrics is not None:
-        sinks.append(metrics.sink)
     if store is None:
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
