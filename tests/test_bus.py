@@ -8,6 +8,7 @@ reconnects after the broker's restart waits in its queue.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import time
@@ -217,6 +218,37 @@ def test_a_send_to_a_dead_broker_fails_at_once_and_raises():
         sink.emit(envelope)
     assert time.monotonic() - started < 5
     sink.close()
+
+
+def test_the_sink_reads_no_configuration_file_and_sets_its_options_before_the_transport(tmp_path, monkeypatch):
+    (tmp_path / ".statecore").mkdir()
+    (tmp_path / ".statecore" / "statecore.conf").write_text(  # where oslo.config looks for project statecore
+        "[DEFAULT]\ncontrol_exchange = elsewhere\n[oslo_messaging_rabbit]\namqp_durable_queues = false\n"
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    sink = MessagingSink("rabbit://guest:guest@127.0.0.1:9/", timeout=3, options=DURABLE)
+    conf = sink.transport.conf  # what the driver was built with
+    assert conf.control_exchange == "openstack"
+    assert conf.oslo_messaging_rabbit.amqp_durable_queues is True
+    assert conf.oslo_messaging_rabbit.heartbeat_timeout_threshold == 3
+    sink.close()
+
+
+def test_kombu_urls_take_rabbits_options_and_other_transports_refuse_them():
+    sink = MessagingSink("kombu://guest:guest@127.0.0.1:9/", options=DURABLE)  # kombu:// loads rabbit's driver
+    assert sink.transport.conf.oslo_messaging_rabbit.amqp_durable_queues is True
+    sink.close()
+    with pytest.raises(ValueError, match=r"options \['amqp_durable_queues'\]: transport 'fake' has none"):
+        MessagingSink("fake://", options=DURABLE)
+    with pytest.raises(ValueError, match="heartbeat_timeout_threshold must be >= 1"):
+        MessagingSink("rabbit://g:g@127.0.0.1:9/", options={"heartbeat_timeout_threshold": 0})
+
+
+def test_the_one_private_call_the_sink_makes_has_the_signature_it_relies_on():
+    """oslo.messaging's own notification driver sends through it; pyproject.toml bounds the version."""
+    parameters = list(inspect.signature(oslo_messaging.Transport._send_notification).parameters)
+    assert parameters == ["self", "target", "ctxt", "message", "version", "retry"]
 
 
 def test_without_the_messaging_extra_the_sink_names_it(monkeypatch):
