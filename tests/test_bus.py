@@ -9,17 +9,20 @@ reconnects after the broker's restart waits in its queue.
 from __future__ import annotations
 
 import inspect
+import signal
+import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kombu.exceptions import OperationalError
-from rabbit_server import Broker, rabbitmq_installed, rabbitmq_server
-from support import Harness
+from rabbit_server import Broker, rabbitmq_installed, rabbitmq_server, sweep
+from support import Harness, seconds_until
 
 from statecore.bus import MessagingSink
 from statecore.errors import MissingExtra
@@ -255,3 +258,25 @@ def test_without_the_messaging_extra_the_sink_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "oslo_messaging", None)  # what an install without the extra has
     with pytest.raises(MissingExtra, match=r"the messaging extra \(oslo_messaging is missing\): pip install"):
         MessagingSink("rabbit://guest:guest@127.0.0.1:9/")
+
+
+def test_a_broker_ends_with_the_test_run_that_started_it_and_the_next_run_sweeps_its_files(broker):
+    """A test run ended by SIGTERM runs no clean-up: the kernel ends its broker and epmd, and the next
+    ``rabbitmq_server`` removes the base directory it left."""
+    tests = str(Path(__file__).parent)
+    script = (
+        f"import sys, time; sys.path.insert(0, {tests!r}); from rabbit_server import rabbitmq_server\n"
+        "with rabbitmq_server() as b:\n"
+        "    print(b.root, b._node.pid, b._epmd.pid, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    root, *pids = run.stdout.readline().split()
+    run.send_signal(signal.SIGTERM)
+    run.wait(10)
+    run.stdout.close()
+    gone = seconds_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 10, "broker and epmd gone")
+    assert Path(root).is_dir() and gone < 10  # left behind: nobody ran the clean-up
+    assert Path(root) in sweep(Path(root).parent) and not Path(root).exists()
+    assert Path(broker.root).is_dir()  # a live run's broker (this module's) is left alone
