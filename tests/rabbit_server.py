@@ -187,6 +187,19 @@ class Broker:
         with suppress(ProcessLookupError):  # what it spawned and left (inet_gethost, erl_child_setup)
             os.killpg(node.pid, signal.SIGKILL)
 
+    def kill(self) -> None:
+        """The node dies at once (SIGKILL), as in a power cut: only what it had on disk survives."""
+        node, self._node = self._node, None
+        if node is not None:
+            with suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop the node's processes (SIGSTOP) or let them go on: a hung broker that keeps its sockets open."""
+        assert self._node is not None
+        os.killpg(self._node.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def close(self) -> None:
         self.stop()
         self._epmd.terminate()
