@@ -13,7 +13,7 @@ import importlib
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -137,8 +137,6 @@ def build_engine(
         )
     if config.messaging is not None:
         sinks.append(_messaging_sink(config.messaging))
-    if metrics is not None:
-        sinks.append(metrics.sink)
     if store is None:
         target = resolve(base, config.store)
         store = open_store(target if "://" in target or target == "memory" else _with_parent(target))
@@ -249,6 +247,19 @@ def run_live(
         console.print("stopping: Ctrl-C")
     finally:
         engine.shutdown()
+        close_sinks(engine.notifier.sinks)
+
+
+def close_sinks(sinks: Sequence[Sink]) -> None:
+    """After the engine's last delivery: sinks with connections of their own (the message bus's
+    ``MessagingSink``) close them; ``run`` built the sinks, so it owns them."""
+    for sink in sinks:
+        close = getattr(sink, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as error:  # the engine has stopped; what is undelivered stays in the outbox
+                logger.warning("could not close notification sink {}: {}", sink, error)
 
 
 @contextmanager

@@ -2,17 +2,17 @@
 
 Nothing here runs on the engine's hot path. Per-service gauges, the outbox and the
 store's error count are read when Prometheus scrapes (``FleetCollector``); transitions
-are counted by a sink (``TransitionCounter``), which the delivery thread calls after the
-commit, like any other; timer lateness is measured by a listener on the scheduler, when a
-job is handed to its executor. Names follow Prometheus' conventions: the ``statecore_``
-prefix, base units (seconds), ``_total`` on counters. docs/metrics.md lists them with
-example alert rules.
+are counted as the notifier publishes them, right after each commit (an observer, not a
+sink: no outbox row, no wait behind a slow sink, no second count after a restart); timer
+lateness is measured by a listener on the scheduler, when a job is handed to its executor.
+Names follow Prometheus' conventions: the ``statecore_`` prefix, base units (seconds),
+``_total`` on counters. docs/metrics.md lists them with example alert rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from statecore.errors import MissingExtra
@@ -28,7 +28,6 @@ except ImportError as error:
 
 if TYPE_CHECKING:
     from statecore.engine import Engine
-    from statecore.notify import Notifier
     from statecore.store import Store
 
 LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
@@ -37,39 +36,26 @@ LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
 SERVICE_LABELS = ["host", "binary", "zone"]
 
 
-class TransitionCounter:
-    """A sink that counts notifications by event type: every transition and admin action once
-    delivered (a notification re-sent after a crash counts again)."""
-
-    name = "metrics"
-
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
-
-    def emit(self, envelope: Mapping[str, Any]) -> None:
-        self.counter.labels(envelope["event_type"]).inc()
-
-
 class FleetCollector(Collector):
-    """Read at scrape time: per-service gauges from ``rows``, the store's errors and, where an
-    engine runs, the notifications waiting in its outbox and how long the oldest has waited."""
+    """Read at scrape time: per-service gauges from ``rows``, the store's errors, and the
+    notifications ``waiting`` in the outbox (per sink: how many, the oldest's timestamp) with how
+    long the oldest has waited by ``now``."""
 
     def __init__(
         self,
         rows: Callable[[], list[ServiceRow]],
         store: Store,
-        notifier: Notifier | None = None,
-        now: Callable[[], datetime] | None = None,
+        waiting: Callable[[], list[tuple[str, int, str | None]]],
+        now: Callable[[], datetime],
     ) -> None:
-        self.rows, self.store, self.notifier, self.now = rows, store, notifier, now
+        self.rows, self.store, self.waiting, self.now = rows, store, waiting, now
 
     def collect(self) -> Iterator[Metric]:
         yield from self._services()
         health = getattr(self.store, "health", None)  # a database store watches its calls (store/health.py)
         if health is not None:
             yield CounterMetricFamily("statecore_store_errors", "store calls that raised", value=health.errors)
-        if self.notifier is not None and self.now is not None:
-            yield from self._outbox(self.notifier, self.now())
+        yield from self._outbox(self.waiting(), self.now())
 
     def _services(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily
@@ -93,12 +79,12 @@ class FleetCollector(Collector):
                 retries.add_metric(labels, row.retries_left)
         yield from (up, lifecycle, backend, attempts, retries)
 
-    def _outbox(self, notifier: Notifier, now: datetime) -> Iterator[Metric]:
+    def _outbox(self, per_sink: list[tuple[str, int, str | None]], now: datetime) -> Iterator[Metric]:
         waiting = GaugeMetricFamily("statecore_notifications_waiting", "notifications queued for a sink, "
                                          "not delivered yet", labels=["sink"])  # fmt: skip
         oldest = GaugeMetricFamily("statecore_notifications_oldest_waiting_seconds", "age of the oldest "
                                         "notification waiting for a sink (0: none waits)", labels=["sink"])  # fmt: skip
-        for sink, count, timestamp in notifier.waiting():
+        for sink, count, timestamp in per_sink:
             waiting.add_metric([sink], count)
             age = 0.0 if timestamp is None else (now - datetime.fromisoformat(timestamp)).total_seconds()
             oldest.add_metric([sink], max(age, 0.0))
@@ -106,25 +92,29 @@ class FleetCollector(Collector):
 
 
 class EngineMetrics:
-    """An engine's metrics in a registry of their own. ``sink`` goes into the engine's sinks;
-    ``watch(engine)`` then adds what is read from the engine and its scheduler."""
+    """An engine's metrics in a registry of their own; ``watch(engine)`` counts its transitions and
+    adds what is read from the engine and its scheduler."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        transitions = Counter("statecore_transitions", "notified transitions and admin actions, by "
+        self.transitions = Counter("statecore_transitions", "notified transitions and admin actions, by "
                                          "event type", ["event_type"], registry=self.registry)  # fmt: skip
         self.lateness = Histogram("statecore_timer_lateness_seconds", "how late timed jobs start, "
                                              "after the instant they were due", buckets=LATENESS_BUCKETS,
                                              registry=self.registry)  # fmt: skip
-        self.sink = TransitionCounter(transitions)
         self._now: Callable[[], datetime] | None = None
 
     def watch(self, engine: Engine) -> None:
         from apscheduler.events import EVENT_JOB_SUBMITTED
 
         self._now = engine.clock.now
+        engine.notifier.observe(self._published)
         engine.timers.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
-        self.registry.register(FleetCollector(engine.service_list, engine.store, engine.notifier, engine.clock.now))
+        collector = FleetCollector(engine.service_list, engine.store, engine.notifier.waiting, engine.clock.now)
+        self.registry.register(collector)
+
+    def _published(self, envelope: Mapping[str, Any]) -> None:
+        self.transitions.labels(envelope["event_type"]).inc()
 
     def _submitted(self, event: Any) -> None:
         """APScheduler's ``JobSubmissionEvent``: the instants the job was due (several when coalesced)."""
@@ -133,10 +123,15 @@ class EngineMetrics:
 
 
 def store_registry(store: Store, service_down_time: float | None) -> CollectorRegistry:
-    """``statecore serve``'s metrics: every host's services in the store, and the store's errors."""
+    """``statecore serve``'s metrics: every host's services in the store, the store's errors, and the
+    outbox's undelivered notifications (sinks with none are not listed: serve does not know them)."""
     registry = CollectorRegistry()
-    registry.register(FleetCollector(lambda: store.fleet(service_down_time), store))
+    registry.register(FleetCollector(lambda: store.fleet(service_down_time), store, store.waiting, _utc_now))
     return registry
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:

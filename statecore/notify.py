@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,6 +95,9 @@ class JsonLinesSink:
         self.path.replace(self.path.with_name(f"{self.path.name}.1"))
 
 
+EARLY = 0.001
+"""Seconds: a retry timer set from a float backoff may fire this much early after rounding; it counts as due."""
+
 Acknowledge = Callable[[str, Sequence[str]], None]
 """Told (sink name, message ids) after a delivery, so the store can drop those outbox rows."""
 
@@ -111,7 +116,12 @@ def sink_names(sinks: Sequence[Sink]) -> list[str]:
 
 
 class Notifier:
-    """Per-sink FIFO queues with at-least-once, in-order delivery and capped backoff."""
+    """Per-sink FIFO queues with at-least-once, in-order delivery and a capped backoff per sink.
+
+    Sinks never wait for each other: each has its own lock (the real-time ``DeliveryThread`` gives
+    each its own thread), and a sink in its backoff is not offered anything before the backoff ends,
+    however many transitions happen meanwhile.
+    """
 
     first_backoff = 0.5
     max_backoff = 30.0
@@ -122,13 +132,23 @@ class Notifier:
         self._acknowledge = acknowledge
         self._queues: list[deque[Envelope]] = [deque() for _ in self.sinks]
         self._failures = [0] * len(self.sinks)
+        self._not_before = [0.0] * len(self.sinks)
+        self._observers: list[Callable[[Envelope], None]] = []
         self._lock = threading.Lock()
-        self._delivering = threading.Lock()
+        self._delivering = [threading.Lock() for _ in self.sinks]
+
+    def observe(self, observer: Callable[[Envelope], None]) -> None:
+        """Call ``observer`` with each envelope as it is published, right after its commit, on the
+        committing thread: no outbox row, never again after a restart (``preload`` does not call it).
+        It must be quick and must not raise (metrics.py counts transitions this way)."""
+        self._observers.append(observer)
 
     def preload(self, pending: Callable[[str], list[Envelope]]) -> None:
         """Queue, ahead of anything new, what a previous run stored but never delivered. Not while a
         delivery runs: it pops, unlocked, the envelope it has just emitted from the front."""
-        with self._delivering, self._lock:
+        with ExitStack() as held:
+            for lock in (*self._delivering, self._lock):
+                held.enter_context(lock)
             for name, queue in zip(self.names, self._queues, strict=True):
                 queue.extendleft(reversed(pending(name)))
 
@@ -136,6 +156,8 @@ class Notifier:
         with self._lock:
             for queue in self._queues:
                 queue.append(envelope)
+        for observer in self._observers:
+            observer(envelope)
 
     def pending(self) -> int:
         return sum(len(queue) for queue in self._queues)
@@ -145,34 +167,40 @@ class Notifier:
         with self._lock:
             return [(name, len(queue), _oldest(queue)) for name, queue in zip(self.names, self._queues, strict=True)]
 
-    def deliver(self) -> float | None:
-        """Offer queued envelopes to their sinks; returns a backoff in seconds if any sink failed.
+    def deliver(self, now: float | None = None, only: int | None = None) -> float | None:
+        """Offer queued envelopes to their sinks; returns in how many seconds a sink that failed, or
+        is in its backoff, wants to be offered them again (None: nothing waits for a retry).
 
-        Called after every transition in virtual time, so a sink with nothing queued costs one check.
+        ``now``, seconds on the caller's clock: a sink whose backoff lasts past it is skipped (None:
+        every sink is tried, as a last delivery at a stop does). ``only``: that sink alone (its own
+        delivery thread). Called after every transition, so a sink with nothing queued costs one check.
         """
         shortest = None
-        with self._delivering:
-            for index, queue in enumerate(self._queues):
-                if queue and (wait := self._drain(index)) is not None:
-                    shortest = wait if shortest is None else min(shortest, wait)
+        for index in range(len(self._queues)) if only is None else (only,):
+            if self._queues[index] and (wait := self._drain(index, now)) is not None:
+                shortest = wait if shortest is None else min(shortest, wait)
         return shortest
 
-    def _drain(self, index: int) -> float | None:
+    def _drain(self, index: int, now: float | None) -> float | None:
+        if now is not None and now + EARLY < self._not_before[index]:
+            return self._not_before[index] - now
         sink, queue = self.sinks[index], self._queues[index]
         delivered: list[str] = []
         wait = None
-        while queue:
-            try:
-                sink.emit(queue[0])
-            except Exception as error:
-                wait = self._failed(index, sink, error)
-                break
-            # No lock: only the drainer pops (under ``_delivering``), publishers append at the other
-            # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
-            delivered.append(queue.popleft()["message_id"])
-            if self._failures[index]:
-                logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
-                self._failures[index] = 0
+        with self._delivering[index]:
+            while queue:
+                try:
+                    sink.emit(queue[0])
+                except Exception as error:
+                    wait = self._failed(index, sink, error)
+                    self._not_before[index] = (now or 0.0) + wait
+                    break
+                # No lock: only this sink's drainer pops (under its lock), publishers append at the other
+                # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
+                delivered.append(queue.popleft()["message_id"])
+                if self._failures[index]:
+                    logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
+                    self._failures[index] = 0
         if delivered and self._acknowledge is not None:
             try:
                 self._acknowledge(self.names[index], delivered)
@@ -199,39 +227,51 @@ def _oldest(queue: deque[Envelope]) -> str | None:
 
 
 class DeliveryThread:
-    """Real time: delivers off the engine's threads, waking on new envelopes or after a backoff."""
+    """Real time: one thread per sink, off the engine's threads, waking on new envelopes or when
+    its backoff ends; a sink that hangs holds its own notifications only."""
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
-        self._wake = threading.Event()
+        self._wakes = [threading.Event() for _ in notifier.sinks]
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="statecore-notifier", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(index,), name=f"statecore-notifier-{name}", daemon=True)
+            for index, name in enumerate(notifier.names)
+        ]
+        self._started = False
 
     def start(self) -> None:
-        self._thread.start()
+        self._started = True
+        for thread in self._threads:
+            thread.start()
 
     def poke(self) -> None:
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """The thread makes one last delivery of everything queued, then ends. It is given
-        ``timeout`` seconds: a sink or store that hangs must not hold a stop, and what it did not
-        deliver waits in the store's outbox for the next start."""
+        """Each thread makes one last delivery of everything queued, then ends. They are given
+        ``timeout`` seconds together: a sink or store that hangs must not hold a stop, and what it did
+        not deliver waits in the store's outbox for the next start."""
         self._stop = True
-        self._wake.set()
-        if not self._thread.is_alive():  # never started: the caller delivers
+        self.poke()
+        if not self._started:  # the caller delivers
             self.notifier.deliver()
             return
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("notifications still being delivered after {:g} s; what is left stays queued", timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        if hung := [name for name, t in zip(self.notifier.names, self._threads, strict=True) if t.is_alive()]:
+            logger.warning("notifications still being delivered to {} after {:g} s; what is left stays queued",
+                           ", ".join(hung), timeout)  # fmt: skip
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         wait: float | None = None
+        wake = self._wakes[index]
         while True:
-            self._wake.wait(wait)
-            self._wake.clear()
+            wake.wait(wait)
+            wake.clear()
             stopping = self._stop  # read before delivering: what was queued before the stop goes now
-            wait = self.notifier.deliver()
+            wait = self.notifier.deliver(None if stopping else time.monotonic(), only=index)
             if stopping:
                 return

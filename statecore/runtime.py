@@ -156,9 +156,10 @@ class InlineDelivery:
         """Nothing runs in the background."""
 
     def poke(self) -> None:
-        wait = self.notifier.deliver()
+        now = self.timers.clock.now()
+        wait = self.notifier.deliver(now.timestamp())
         if wait is not None:
-            when = self.timers.clock.now() + timedelta(seconds=wait)
+            when = now + timedelta(seconds=wait)
             self.timers.at(job_id_of(JobKind.NOTIFY, "retry"), when, self.poke)
 
     def stop(self) -> None:

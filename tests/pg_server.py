@@ -2,7 +2,9 @@
 
 initdb and postgres refuse to run as root, so as root they run as the
 ``postgres`` user in a directory it owns; on a free loopback port, trust
-authentication, torn down at the end of the session.
+authentication, torn down at the end of the session. pg_ctl detaches the server, so no
+parent-death signal reaches it: a run ended without its clean-up leaves it, and the next
+``postgres_server`` stops it and removes its directory (``sweep``).
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ def postgres_server() -> Iterator[str]:
     bindir = postgres_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql")
-    root = Path(tempfile.mkdtemp(prefix="statecore-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    sweep(bindir, as_user)
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (root / "owner.pid").write_text(f"{os.getpid()}\n")
+    if as_user:
         shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
     data, port = root / "data", _free_port()
     run = [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
     subprocess.run(run, check=True, capture_output=True)
@@ -61,6 +64,28 @@ def postgres_server() -> Iterator[str]:
         stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         subprocess.run(stop, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+PREFIX = "statecore-pg-"
+
+
+def sweep(bindir: Path, as_user: list[str]) -> list[Path]:
+    """Stop the servers of test runs that are gone (their owner.pid names no live process) and remove
+    their directories; returns those removed. Directories without an owner file are left alone."""
+    removed = []
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+            os.kill(owner, 0)
+            continue
+        except (OSError, ValueError) as gone:
+            if not isinstance(gone, ProcessLookupError):
+                continue
+        stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]
+        subprocess.run(stop, capture_output=True, timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
 
 
 def _wait_ready(port: int, timeout: float = 15) -> None:

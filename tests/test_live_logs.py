@@ -43,3 +43,30 @@ def test_piped_output_keeps_the_log_on_stderr(tmp_path, capfd):
 
     assert "volume.init.failure node1@array" in capfd.readouterr().err
     assert "volume.init.failure" not in screen.getvalue()
+
+
+class ClosingSink:
+    """A sink with a connection of its own, as the message bus's has."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[object] = []
+        self.closed_after = -1
+
+    def emit(self, envelope: object) -> None:
+        self.envelopes.append(envelope)
+
+    def close(self) -> None:
+        self.closed_after = len(self.envelopes)
+
+
+def test_run_closes_the_sinks_after_the_last_delivery(tmp_path, monkeypatch):
+    sink = ClosingSink()
+    monkeypatch.setattr("statecore.live._messaging_sink", lambda messaging: sink)  # no broker needed here
+    config = RunConfig(
+        store="memory",
+        notifications=None,
+        messaging={"transport_url": "rabbit://guest:guest@127.0.0.1:9/"},
+        services=[ServiceConfig(host="node1@array", binary="volume", driver="statecore.nowhere:Missing")],
+    )
+    run_live(build_engine(config, tmp_path), refresh=0.05, duration=0.2, console=Console(file=io.StringIO()))
+    assert sink.closed_after == len(sink.envelopes) > 0  # closed once everything had gone out

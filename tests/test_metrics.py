@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
+import time
 import urllib.request
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from apscheduler.events import EVENT_JOB_SUBMITTED
 from fastapi.testclient import TestClient
 from support import FlakySink, Harness, seconds_until
 
@@ -42,7 +47,7 @@ def service(host: str, binary: str, **more: str) -> tuple[tuple[str, str], ...]:
 
 def metered(*sinks: object, **settings: object) -> tuple[Harness, EngineMetrics]:
     metrics = EngineMetrics()
-    h = Harness(sinks=[*sinks, metrics.sink], **settings)
+    h = Harness(sinks=sinks, **settings)
     metrics.watch(h.engine)
     return h, metrics
 
@@ -86,6 +91,24 @@ def test_transitions_are_counted_by_event_type():
     assert counted["backup.service.disable"] == 1
 
 
+def test_transitions_are_counted_at_their_commit_with_no_outbox_row_of_their_own(tmp_path):
+    h, metrics = metered(FlakySink(failures=1000), store=open_store(str(tmp_path / "s.sqlite")))
+    h.add("node1@lvm", "volume", h.driver("recoverable", "ok"))
+    h.engine.start()
+    h.engine.advance(5)
+    got = scrape(metrics)
+
+    counted = {dict(labels)["event_type"]: value for (name, labels), value in got.items()
+               if name == "statecore_transitions_total"}  # fmt: skip
+    assert counted == Counter(h.sink.event_types())  # counted though the only other sink refuses them
+    assert h.engine.notifier.names == ["MemorySink", "FlakySink"]
+    assert {dict(labels)["sink"] for (name, labels) in got if name == "statecore_notifications_waiting"} == {
+        "MemorySink", "FlakySink"}  # fmt: skip
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:  # one row per transition, for the refusing sink
+        assert db.execute("SELECT sink, count(*) FROM statecore_outbox GROUP BY sink").fetchall() == [
+            ("FlakySink", len(h.sink.envelopes))]  # fmt: skip
+
+
 def test_notifications_waiting_and_their_age_show_a_sink_that_refuses():
     h, metrics = metered(FlakySink(failures=1000))
     h.add("node1@lvm", "volume", h.driver("ok"))
@@ -103,7 +126,7 @@ def test_notifications_waiting_and_their_age_show_a_sink_that_refuses():
 def test_store_errors_count_the_calls_that_raised(tmp_path):
     store = open_store(str(tmp_path / "s.sqlite"))
     metrics = EngineMetrics()
-    engine = Engine.virtual_time(sinks=[metrics.sink], store=store)
+    engine = Engine.virtual_time(store=store)
     metrics.watch(engine)
     assert scrape(metrics)[("statecore_store_errors_total", ())] == 0
     with sqlite3.connect(tmp_path / "s.sqlite") as damage:
@@ -117,13 +140,29 @@ def test_store_errors_count_the_calls_that_raised(tmp_path):
 def test_timer_lateness_is_observed_in_real_time():
     metrics = EngineMetrics()
     settings = Settings(report_interval=0.05, service_down_time=1)
-    engine = Engine(settings, sinks=[metrics.sink])
+    engine = Engine(settings)
     metrics.watch(engine)
     engine.add_service("node1@lvm", "volume", ScriptedDriver())
+    blocked = threading.Event()
+
+    def block(event: Any) -> None:
+        """The scheduler's thread calls listeners: held 0.3 s on the blocker, it starts the next job late."""
+        if event.job_id == "blocker":
+            blocked.set()
+            time.sleep(0.3)
+
     with engine:
+        scheduler = engine.timers.scheduler
+        scheduler.add_listener(block, EVENT_JOB_SUBMITTED)
+        soon = datetime.now(UTC) + timedelta(seconds=0.2)
+        scheduler.add_job(lambda: None, "date", run_date=soon, id="blocker")
+        scheduler.add_job(lambda: None, "date", run_date=soon + timedelta(seconds=0.05), id="late")
+        seconds_until(lambda: scheduler.get_job("late") is None, 10, "the late job")
         seconds_until(lambda: scrape(metrics)[("statecore_timer_lateness_seconds_count", ())] >= 5, 10, "5 jobs")
     got = scrape(metrics)
-    assert 0 <= got[("statecore_timer_lateness_seconds_sum", ())] < got[("statecore_timer_lateness_seconds_count", ())]
+    count = got[("statecore_timer_lateness_seconds_count", ())]
+    assert blocked.is_set() and 0.1 < got[("statecore_timer_lateness_seconds_sum", ())] < count
+    assert got[("statecore_timer_lateness_seconds_bucket", (("le", "0.1"),))] < count  # one job started > 0.1 s late
     assert (
         got[("statecore_timer_lateness_seconds_bucket", (("le", "+Inf"),))]
         == got[("statecore_timer_lateness_seconds_count", ())]
@@ -131,7 +170,7 @@ def test_timer_lateness_is_observed_in_real_time():
 
 
 def test_serve_answers_get_metrics_from_the_store(tmp_path):
-    h = Harness(store=open_store(str(tmp_path / "s.sqlite")))
+    h = Harness(store=open_store(str(tmp_path / "s.sqlite")), sinks=[FlakySink(failures=1000)])
     h.add("node1@lvm", "volume", h.driver("ok"))
     h.engine.start()
     h.engine.advance(1)
@@ -144,6 +183,20 @@ def test_serve_answers_get_metrics_from_the_store(tmp_path):
     lifecycle = h.engine.service("node1@lvm").lifecycle.value
     assert got[("statecore_service_lifecycle", service("node1@lvm", "volume", lifecycle=lifecycle))] == 1
     assert ("statecore_store_errors_total", ()) in got
+    # the outbox, read from the store: what the alert on notifications waiting > 5 minutes needs
+    assert got[("statecore_notifications_waiting", (("sink", "FlakySink"),))] == len(h.sink.envelopes) > 0
+    oldest = datetime.fromisoformat(h.sink.envelopes[0]["timestamp"])
+    age = got[("statecore_notifications_oldest_waiting_seconds", (("sink", "FlakySink"),))]
+    assert abs(age - (datetime.now(UTC) - oldest).total_seconds()) < 60
+    assert ("statecore_notifications_waiting", (("sink", "MemorySink"),)) not in got  # nothing waits for it
+
+
+def test_the_memory_store_lists_its_outbox_like_the_database():
+    h = Harness(sinks=[FlakySink(failures=1000)])
+    h.add("node1@lvm", "volume", h.driver("ok"))
+    h.engine.start()
+    h.engine.advance(1)
+    assert h.engine.store.waiting() == [("FlakySink", len(h.sink.envelopes), h.sink.envelopes[0]["timestamp"])]
 
 
 def _free_port() -> int:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from typing import Any
 
 import pytest
-from support import FlakySink, Harness
+from support import FlakySink, Harness, seconds_until
 
-from statecore import JsonLinesSink, LoguruSink, MemorySink
+from statecore import Engine, JsonLinesSink, LoguruSink, MemorySink
 from statecore.notify import Notifier
+from statecore.settings import Settings
+from statecore.testing import ScriptedDriver
 
 
 def test_envelope_has_the_oslo_fields_and_the_contract_payload():
@@ -72,12 +76,55 @@ def test_sink_failures_are_retried_by_a_timer_even_when_nothing_else_happens():
     assert len(h.engine.history()) == 2
 
 
-def test_delivered_notifications_leave_the_store_outbox_and_undelivered_ones_stay():
-    flaky = FlakySink(failures=100)
+def refused(failures: int) -> tuple[FlakySink, Harness]:
+    """A volume that comes up, with a sink that refuses its first ``failures`` notifications."""
+    flaky = FlakySink(failures=failures)
     h = Harness(sinks=[flaky])
     h.add("node1@lvm", "volume", h.driver("ok"))
     h.engine.start()
     h.engine.advance(0)
+    return flaky, h
+
+
+def test_a_sink_in_its_backoff_is_not_offered_anything_however_many_transitions_happen():
+    flaky, h = refused(1000)
+    tried = flaky.calls
+    for _ in range(5):  # ten transitions within the first backoff (0.5 s): none retries the sink
+        h.engine.disable("node1@lvm", "maintenance")
+        h.engine.enable("node1@lvm")
+    assert flaky.calls == tried == 1
+    h.engine.advance(0.5)  # its backoff is over: offered again once, by the retry timer
+    assert flaky.calls == 2 and len(h.sink.envelopes) == 12
+
+
+class HangingSink:
+    """Blocks in ``emit`` until released, as a send to a frozen broker does."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.envelopes: list[Any] = []
+
+    def emit(self, envelope: Any) -> None:
+        self.release.wait(10)
+        self.envelopes.append(envelope)
+
+
+def test_a_hung_sink_holds_no_other_sink_in_real_time():
+    hung, steady = HangingSink(), MemorySink()
+    engine = Engine(Settings(report_interval=0.05, service_down_time=1), sinks=[hung, steady])
+    engine.add_service("node1@lvm", "volume", ScriptedDriver())
+    with engine:
+        took = seconds_until(lambda: steady.event_types() == ["volume.init.start", "volume.init.success"], 5,
+                             "the steady sink's notifications while the other hangs")  # fmt: skip
+        engine.disable("node1@lvm", "maintenance")
+        seconds_until(lambda: len(steady.envelopes) == 3, 5, "the disable while the other sink hangs")
+        assert hung.envelopes == [] and took < 5
+        hung.release.set()
+    assert [e["message_id"] for e in hung.envelopes] == [e["message_id"] for e in steady.envelopes]
+
+
+def test_delivered_notifications_leave_the_store_outbox_and_undelivered_ones_stay():
+    _, h = refused(100)
     assert h.engine.store.pending("MemorySink") == []
     assert [e["event_type"] for e in h.engine.store.pending("FlakySink")] == [
         "volume.init.start",

@@ -37,6 +37,12 @@ def notifications_page(graphs: Iterable[DiagramGraph]) -> str:
         "(uuid4), `publisher_id` (`<binary>.<host>`), `event_type`, `priority`, `timestamp`",
         "(ISO 8601, UTC, from the engine's clock) and a `payload` describing the transition.",
         "",
+        "Order: every sink is offered the notifications in the order they were made. On the message",
+        "bus each priority is a queue of its own (`<topic>.info`, `<topic>.warn`, `<topic>.error`), as",
+        "with Cinder and oslo.messaging: each queue keeps its order, but a consumer must not infer an",
+        "order across priorities (a WARN may be read before the INFO made just before it); compare",
+        "`timestamp`s instead. A re-sent notification keeps its `message_id`.",
+        "",
         "The examples are built by `TransitionRecord.envelope()` from illustrative fixed values (id,",
         "time, host, attempt 1), default options and `backup_periodic_initialization = true`.",
     ]

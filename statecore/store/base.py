@@ -298,6 +298,11 @@ class Store(Protocol):
         host's (sinks of several hosts share names, and acknowledging would take them away)."""
         ...
 
+    def waiting(self) -> list[tuple[str, int, str | None]]:
+        """Per sink with undelivered notifications, of every host: how many, and the oldest's
+        timestamp (``statecore serve``'s metrics, where no engine's notifier is at hand)."""
+        ...
+
     def purge(self, before: datetime) -> int:
         """Delete history rows older than ``before`` (aware), except each service's latest, which
         says how it got into the state it is in; returns how many were deleted. The outbox is never

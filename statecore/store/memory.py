@@ -230,6 +230,11 @@ class MemoryStore:
             return [dict(envelope) for envelope in envelopes]
         return [dict(e) for e in envelopes if service_id(e["payload"]["binary"], e["payload"]["host"]) in service_ids]
 
+    def waiting(self) -> list[tuple[str, int, str | None]]:
+        """A box keeps insertion order: its first envelope is its oldest."""
+        boxes = [(sink, list(box.values())) for sink, box in sorted(self._outbox.items())]
+        return [(sink, len(left), str(left[0]["timestamp"])) for sink, left in boxes if left]
+
     def purge(self, before: datetime) -> int:
         check_cutoff(before)
         if not self._history or self._history[0].at >= before:

@@ -377,6 +377,15 @@ class SqlStore:
             rows = connection.execute(query).all()
         return [json.loads(body) for body, sid in rows if service_ids is None or sid in service_ids]
 
+    def waiting(self) -> list[tuple[str, int, str | None]]:
+        """Two reads, each by the (sink, seq) index: the counts and first rows, then those rows' envelopes."""
+        counts = select(outbox.c.sink, func.count(), func.min(outbox.c.seq)).group_by(outbox.c.sink)
+        with self._tx() as connection:
+            rows = connection.execute(counts.order_by(outbox.c.sink)).all()
+            query = select(outbox.c.seq, outbox.c.envelope).where(outbox.c.seq.in_([seq for _, _, seq in rows]))
+            first: dict[int, str] = {seq: body for seq, body in connection.execute(query).all()}
+        return [(sink, n, _timestamp(first.get(seq))) for sink, n, seq in rows]
+
     # -- retention ----------------------------------------------------------------------------
 
     def purge(self, before: datetime) -> int:
@@ -533,6 +542,11 @@ def _upsert_statement(dialect: str, db_now: ColumnElement[Any], *, with_status: 
 
 def _dialect_insert(dialect: str) -> Any:
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _timestamp(envelope: str | None) -> str | None:
+    """A stored envelope's timestamp (None: acknowledged between the two reads)."""
+    return None if envelope is None else str(json.loads(envelope)["timestamp"])
 
 
 def _outbox_rows(envelope: Envelope, sid: str, sinks: Sequence[str]) -> list[dict[str, Any]]:
