@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from statecore.notify import Notification
 from statecore.records import ServiceRow, TransitionRecord
 from statecore.store.base import (
     Claim,
@@ -128,7 +129,9 @@ class MemoryStore:
         *,
         status: bool = False,
     ) -> None:
-        sid, message_id, outbox = service_id(state.binary, state.host), envelope["message_id"], self._outbox
+        """The outbox keeps ``envelope`` as given: a ``Notification`` is built only if ``pending`` reads it."""
+        message_id = envelope.message_id if type(envelope) is Notification else envelope["message_id"]
+        sid, outbox = service_id(state.binary, state.host), self._outbox
         previous = self._services.get(sid)
         if self.shared and previous is not None and previous.generation != state.generation:
             raise Fenced([sid])
