@@ -31,7 +31,7 @@ from statecore.machine import LifecycleMachine
 from statecore.notify import Notifier
 from statecore.records import TransitionRecord
 from statecore.runtime import MessageIds
-from statecore.service import Service
+from statecore.service import Service, ServiceSpec
 from statecore.store import MemoryStore
 from statecore.table import BINARIES, RULES, Event, State, rulebook
 from statecore.testing import ScriptedDriver
@@ -55,8 +55,7 @@ def up_volumes(count: int, *, stock: bool = False) -> tuple[Engine, list[str]]:
             b: LifecycleMachine(rulebook(b), PREDICATES[b], machine_class=StockMachine) for b in BINARIES
         }
     hosts = [f"node{index}@lvm" for index in range(count)]  # the names engine_rate fires at
-    for name in hosts:
-        engine.add_service(name, "volume", ScriptedDriver(["ok"]))
+    engine.add_services([ServiceSpec(name, "volume", ScriptedDriver(["ok"])) for name in hosts])  # one claim
     engine.start()
     engine.advance(0)
     return engine, hosts

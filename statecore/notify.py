@@ -91,25 +91,37 @@ class MemorySink:
     """Keeps every envelope in a list, for tests and for embedding services that poll.
 
     The notifier hands this class (not a subclass that overrides ``emit``) the ``Notification``
-    itself; ``envelopes`` turns what it kept into plain envelopes when it is read, so one nobody
-    reads is never built.
+    itself: it keeps the record (the one the store's history holds) and the message id, and
+    ``envelopes`` builds their envelopes when it is read, so one nobody reads is never built and
+    a fleet's notifications add no object of their own for the collector to walk.
     """
 
     def __init__(self) -> None:
-        self._kept: list[Mapping[str, Any]] = []
+        self._kept: list[Any] = []
+        """Plain envelopes, and the records of notifications not read yet."""
+        self._ids: list[str | None] = []
+        """Beside each kept item: a record's message id (None beside a plain envelope)."""
         self._plain = 0
         """``_kept[:_plain]`` are plain envelopes already."""
 
     @property
     def envelopes(self) -> list[Mapping[str, Any]]:
-        kept = self._kept
+        kept, ids = self._kept, self._ids
         for index in range(self._plain, len(kept)):
-            kept[index] = envelope_of(kept[index])
+            message_id = ids[index]
+            if message_id is not None:
+                kept[index] = kept[index].envelope(message_id)
+                ids[index] = None
         self._plain = len(kept)
         return kept
 
     def emit(self, envelope: Mapping[str, Any]) -> None:
-        self._kept.append(envelope)
+        if type(envelope) is Notification:
+            self._kept.append(envelope.record)
+            self._ids.append(envelope.message_id)
+        else:
+            self._kept.append(envelope)
+            self._ids.append(None)
 
     def event_types(self) -> list[str]:
         return [envelope["event_type"] for envelope in self.envelopes]
