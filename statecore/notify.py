@@ -195,6 +195,7 @@ class Notifier:
         self._keeps = [type(sink).emit is MemorySink.emit for sink in self.sinks]
         """Per sink: it takes a ``Notification`` as it is (``MemorySink``), or needs the envelope."""
         self._failures = [0] * len(self.sinks)
+        self._single = self._queues[0] if len(self._queues) == 1 else None
         self._lock = threading.Lock()
         self._delivering = threading.Lock()
 
@@ -206,6 +207,11 @@ class Notifier:
                 queue.extendleft(reversed(pending(name)))
 
     def publish(self, envelope: Mapping[str, Any]) -> None:
+        """Queue for every sink. The lock keeps the sinks' queues in one order when publishers race;
+        with a single sink one append is atomic (a ``preload`` extends the other end), so it is not taken."""
+        if self._single is not None:
+            self._single.append(envelope)
+            return
         with self._lock:
             for queue in self._queues:
                 queue.append(envelope)
@@ -238,8 +244,8 @@ class Notifier:
                 break
             # No lock: only the drainer pops (under ``_delivering``), publishers append at the other
             # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
-            done = queue.popleft()
-            delivered.append(done.message_id if type(done) is Notification else done["message_id"])
+            queue.popleft()
+            delivered.append(item.message_id if type(item) is Notification else item["message_id"])
             if self._failures[index]:
                 logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                 self._failures[index] = 0
