@@ -108,6 +108,8 @@ SHUTDOWN_WAIT = 5.0
 """Seconds a clean stop waits for the jobs already running (a commit, a store retry) to finish."""
 SHUTDOWN_POLL = 0.01
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+_NO_KWARGS: dict[str, Any] = {}
+"""The keyword arguments of every one-shot job ``Timers.at`` arms: none, one dict for all (never written)."""
 ONE_SHOT_INSTANCES = 64
 
 
@@ -176,6 +178,10 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
     def add_job(self, job: Job) -> None:
         if job.id in self._jobs_index:
             raise ConflictingIdError(job.id)
+        self._put(job)
+
+    def put(self, job: Job) -> None:
+        """Add ``job``, or replace the one of its id: ``Timers.at``'s one call for either."""
         self._put(job)
 
     def update_job(self, job: Job) -> None:
@@ -276,12 +282,17 @@ class Timers:
             scheduler = VirtualScheduler(clock) if isinstance(clock, VirtualClock) else background_scheduler()
         self.scheduler: BaseScheduler = scheduler
         self._store: MemoryJobStore = MemoryJobStore()  # the scheduler's own, once started
+        self._put: Callable[[Job], None] | None = None
+        """The indexed store's ``put`` once started (add or replace in one call), if it is one."""
+        self._wakes = not isinstance(scheduler, VirtualScheduler)
+        """A virtual scheduler never sleeps: nothing to wake when a job is armed."""
         self.shutdown_wait = SHUTDOWN_WAIT
 
     def start(self) -> None:
         if self.scheduler.state == STATE_STOPPED:
             self.scheduler.start()
             self._store = self.scheduler._lookup_jobstore("default")
+            self._put = self._store.put if isinstance(self._store, IndexedJobStore) else None
 
     def shutdown(self) -> None:
         """Pause first, under the job-store lock: APScheduler's thread runs one more job pass after
@@ -321,18 +332,20 @@ class Timers:
             return
         job = Job.__new__(Job)
         job._scheduler, job._jobstore_alias = scheduler, "default"
-        job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, {}
+        job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, _NO_KWARGS
         job.trigger, job.executor, job.next_run_time = _OneShot(when), "default", when
         # A one-shot may be re-armed while it runs (the watchdog re-arms itself before its commits);
         # with max_instances=1 APScheduler would skip, then delete, the new run. Tokens guard overlap.
         job.misfire_grace_time, job.coalesce, job.max_instances = None, True, ONE_SHOT_INSTANCES
-        store = self._store
+        put = self._put
         with scheduler._jobstores_lock:
-            if store.lookup_job(job_id) is None:
-                store.add_job(job)
+            if put is not None:
+                put(job)
+            elif self._store.lookup_job(job_id) is None:
+                self._store.add_job(job)
             else:
-                store.update_job(job)
-        if scheduler.state == STATE_RUNNING:
+                self._store.update_job(job)
+        if self._wakes and scheduler.state == STATE_RUNNING:
             scheduler.wakeup()
 
     def every(self, job_id: str, seconds: float, first: datetime, func: Callable[..., None], *args: Any) -> None:
