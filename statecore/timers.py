@@ -114,15 +114,22 @@ ONE_SHOT_INSTANCES = 64
 
 
 class _OneShot(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type information
-    """A DateTrigger without the date parsing: the engine always passes an aware UTC datetime."""
+    """The trigger of every job ``Timers.at`` arms: the job runs once, at its own ``next_run_time``,
+    and never again. Stateless, so one instance serves them all: an armed job is one object for the
+    collector to walk, not two. (APScheduler asks a trigger with no previous run only when a job is
+    added without a run time, which ``Timers.at`` never does, or resumed after a pause of that job
+    alone, which statecore never does: it is then over, as a one-shot whose time has passed.)"""
 
-    __slots__ = ("run_date",)
-
-    def __init__(self, run_date: datetime) -> None:
-        self.run_date = run_date
+    __slots__ = ()
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        return self.run_date if previous_fire_time is None else None
+        return None
+
+    def __str__(self) -> str:
+        return "one-shot"
+
+
+_ONE_SHOT = _OneShot()
 
 
 class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type information either
@@ -190,11 +197,17 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
         self._put(job)
 
     def remove_job(self, job_id: str) -> None:
-        if self._jobs_index.pop(job_id, None) is None:
+        if not self.discard(job_id):
             raise JobLookupError(job_id)
+
+    def discard(self, job_id: str) -> bool:
+        """Remove the job if it is armed (``Timers.cancel``'s one call); False if it was not."""
+        if self._jobs_index.pop(job_id, None) is None:
+            return False
         del self._current[job_id]
         if len(self._heap) > 2 * len(self._jobs_index) + 64:
             self._compact()
+        return True
 
     def remove_all_jobs(self) -> None:
         self._jobs_index, self._current, self._heap = {}, {}, []
@@ -333,7 +346,7 @@ class Timers:
         job = Job.__new__(Job)
         job._scheduler, job._jobstore_alias = scheduler, "default"
         job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, _NO_KWARGS
-        job.trigger, job.executor, job.next_run_time = _OneShot(when), "default", when
+        job.trigger, job.executor, job.next_run_time = _ONE_SHOT, "default", when
         # A one-shot may be re-armed while it runs (the watchdog re-arms itself before its commits);
         # with max_instances=1 APScheduler would skip, then delete, the new run. Tokens guard overlap.
         job.misfire_grace_time, job.coalesce, job.max_instances = None, True, ONE_SHOT_INSTANCES
@@ -360,7 +373,9 @@ class Timers:
                 scheduler.remove_job(job_id)
             return
         with scheduler._jobstores_lock:
-            if self._store.lookup_job(job_id) is not None:
+            if self._put is not None:
+                self._store.discard(job_id)
+            elif self._store.lookup_job(job_id) is not None:
                 self._store.remove_job(job_id)
 
     def due(self, job_id: str) -> datetime | None:
