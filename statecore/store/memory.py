@@ -35,7 +35,9 @@ from statecore.store.base import (
 class MemoryStore:
     def __init__(self, *, shared: bool = False) -> None:
         self.shared = shared
-        self._leases: dict[str, Holder] = {}
+        self._leases: dict[str, tuple[str, datetime]] = {}
+        """Per service, (owner, until): a plain tuple of atoms, which the collector stops tracking
+        (a ``Holder`` per service of a large fleet would be walked by every full collection)."""
         self._generation = 0
         """The last generation handed out: one per claim, never twice."""
         self._services: dict[str, ServiceState] = {}
@@ -174,12 +176,12 @@ class MemoryStore:
             holder, state = self._leases.get(sid), self._services.get(sid)
             if state is None:
                 continue  # never stored: the caller inserts it first
-            if self.shared and holder is not None and (holder.owner != owner or not own) and holder.until >= now:
-                held[sid] = holder
+            if self.shared and holder is not None and (holder[0] != owner or not own) and holder[1] >= now:
+                held[sid] = Holder(*holder)
                 continue
             state.generation = granted[sid] = self._generation
             state.owner = owner
-            self._leases[sid] = Holder(owner, now + timedelta(seconds=lease))
+            self._leases[sid] = (owner, now + timedelta(seconds=lease))
         return Claim(granted, held)
 
     def reclaim(self, leases: Mapping[str, int], owner: str, lease: float, now: datetime) -> dict[str, int]:
@@ -190,14 +192,14 @@ class MemoryStore:
                 state = self._services[sid]
                 state.generation = taken[sid] = self._generation
                 state.owner = owner
-                self._leases[sid] = Holder(owner, now + timedelta(seconds=lease))
+                self._leases[sid] = (owner, now + timedelta(seconds=lease))
         return taken
 
     def renew(self, leases: Mapping[str, int], lease: float, now: datetime) -> set[str]:
         until, lost = now + timedelta(seconds=lease), set()
         for sid, generation in leases.items():
             if self._holds(sid, generation):
-                self._leases[sid] = self._leases[sid]._replace(until=until)
+                self._leases[sid] = (self._leases[sid][0], until)
             else:
                 lost.add(sid)
         return lost
