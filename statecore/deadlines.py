@@ -23,7 +23,7 @@ at most ``resolution`` late.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from statecore.timers import Timers
@@ -52,6 +52,21 @@ class Deadlines:
             heapq.heappush(self._heap, (when, key))
         if self._armed is None or when < self._armed:
             self._arm_job(when)
+
+    def arm_many(self, deadlines: Iterable[tuple[str, datetime]]) -> None:
+        """``arm`` for many keys (the watchdog moving a live fleet's deadlines): one call, and the
+        job re-armed once, at the earliest."""
+        current, queued, heap, earliest = self._current, self._queued, self._heap, None
+        for key, when in deadlines:
+            current[key] = when
+            standing = queued.get(key)
+            if standing is None or when < standing:
+                queued[key] = when
+                heapq.heappush(heap, (when, key))
+            if earliest is None or when < earliest:
+                earliest = when
+        if earliest is not None and (self._armed is None or earliest < self._armed):
+            self._arm_job(earliest)
 
     def disarm(self, key: str) -> None:
         self._current.pop(key, None)
