@@ -100,28 +100,30 @@ class MemorySink:
         self._kept: list[Any] = []
         """Plain envelopes, and the records of notifications not read yet."""
         self._ids: list[str | None] = []
-        """Beside each kept item: a record's message id (None beside a plain envelope)."""
+        """Beside each kept item: a record's message id (None beside a plain envelope); appended first."""
         self._plain = 0
         """``_kept[:_plain]`` are plain envelopes already."""
 
     @property
     def envelopes(self) -> list[Mapping[str, Any]]:
+        """Read from any thread while a delivery thread emits: ``emit`` appends the id first, and
+        only what was kept when the read began is turned into envelopes (idempotently)."""
         kept, ids = self._kept, self._ids
-        for index in range(self._plain, len(kept)):
-            message_id = ids[index]
-            if message_id is not None:
-                kept[index] = kept[index].envelope(message_id)
-                ids[index] = None
-        self._plain = len(kept)
+        end = len(kept)
+        for index in range(self._plain, end):
+            item = kept[index]
+            if not isinstance(item, Mapping):  # a record, with its message id beside it
+                kept[index] = item.envelope(ids[index])
+        self._plain = end
         return kept
 
     def emit(self, envelope: Mapping[str, Any]) -> None:
         if type(envelope) is Notification:
-            self._kept.append(envelope.record)
             self._ids.append(envelope.message_id)
+            self._kept.append(envelope.record)
         else:
-            self._kept.append(envelope)
             self._ids.append(None)
+            self._kept.append(envelope)
 
     def event_types(self) -> list[str]:
         return [envelope["event_type"] for envelope in self.envelopes]
