@@ -84,7 +84,16 @@ def table(figures: Sequence[Figure]) -> list[str]:
     return lines
 
 
-def document(sections: Sequence[Section], sizes: Sizes, seconds: float) -> str:
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: on a machine shared with other work, every absolute figure
+    (and the run's length) moves with them, where a ratio measured in turns moves much less."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def document(sections: Sequence[Section], sizes: Sizes, seconds: float, load: str = "unknown") -> str:
     facts = {**versions(), **{k: v for s in sections for k, v in s.facts.items()}}
     mode = "`python -m bench --quick` (tiny sizes: a smoke run, not figures)" if sizes.quick else "`python -m bench`"
     lines = [
@@ -98,6 +107,7 @@ def document(sections: Sequence[Section], sizes: Sizes, seconds: float) -> str:
         "## Machine",
         "",
         *(f"- {key}: {value}" for key, value in machine().items()),
+        f"- load average (1, 5, 15 min) when the run began: {load}; when it ended: {load_average()}",
         "",
         "## Versions",
         "",
@@ -125,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else FULL
     out: Path = options.out or (QUICK_OUT if options.quick else ONLY_OUT if options.only else FULL_OUT)
-    begin = time.perf_counter()
+    begin, load = time.perf_counter(), load_average()
     sections = []
     for benchmark in BENCHMARKS:
         if options.only and benchmark.__module__.removeprefix("bench.") not in options.only:
@@ -134,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"running {benchmark.__module__} ...", file=sys.stderr, flush=True)
         sections.append(benchmark(sizes))
         print(f"  done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    text = document(sections, sizes, time.perf_counter() - begin)
+    text = document(sections, sizes, time.perf_counter() - begin, load)
     for section in sections:
         print(f"\n{section.title}")
         for f in section.figures:

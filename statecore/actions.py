@@ -61,7 +61,7 @@ def mark_live(service: Service, now: datetime) -> tuple[Effect, ...]:
     service.initialized = True
     service.last_ok = service.updated_at = now
     service.last_error = None
-    expiry = _new(ArmExpiry, (service.id, service.deadline()))
+    expiry = _new(ArmExpiry, (service.id, now + service.settings.down_window))  # its deadline(), a call fewer
     if service.binary == "volume":
         return (*cancelled, expiry, _new(PollStats, (service.id, now)))
     return (*cancelled, expiry)

@@ -186,5 +186,9 @@ class VirtualAttempts:
             return  # a hung driver: only the init-timeout job will speak for this attempt
         now = self.timers.clock.now()
         when = now + timedelta(seconds=seconds) if seconds else now
-        outcomes = ((service_id, token, error),)  # a tuple: the collector stops tracking it
-        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self.deliver, outcomes)
+        self.timers.at(job_id_of(JobKind.OUTCOME, service_id), when, self._deliver, service_id, token, error)
+
+    def _deliver(self, service_id: str, token: int, error: BaseException | None) -> None:
+        """The outcome travels flat in the job's arguments: a tuple of atoms, which the collector
+        stops tracking at its first pass (a tuple holding a tuple may take two)."""
+        self.deliver(((service_id, token, error),))

@@ -93,25 +93,25 @@ class Jobs:
         }  # fmt: skip
         self._runners: dict[type, Callable[..., None]] = {
             ArmJob: self._arm_job, CancelJob: self._cancel_job, Launch: self._launch,
-            ArmExpiry: self._arm_expiry, DisarmExpiry: self._disarm_expiry, PollStats: self._poll_stats_soon,
+            ArmExpiry: self.expiries.arm, DisarmExpiry: self.expiries.disarm, PollStats: self._poll_stats_soon,
         }  # fmt: skip
+        """Each effect's runner, called with the effect's fields (an expiry goes straight to its deadline)."""
 
     # -- effects: run once a step is committed, under the engine lock --------------------------
 
     def run(self, effects: Effects) -> None:
         runners = self._runners
         for effect in effects:
-            runners[type(effect)](effect)
+            runners[type(effect)](*effect)
 
-    def _arm_job(self, effect: ArmJob) -> None:
-        kind, sid = effect.kind, effect.sid
-        self.timers.at(job_id_of(kind, sid), effect.when, self._callbacks[kind], sid, effect.token)
+    def _arm_job(self, kind: JobKind, sid: str, when: datetime, token: int) -> None:
+        self.timers.at(job_id_of(kind, sid), when, self._callbacks[kind], sid, token)
 
-    def _cancel_job(self, effect: CancelJob) -> None:
-        self.timers.cancel(job_id_of(effect.kind, effect.sid))
+    def _cancel_job(self, kind: JobKind, sid: str) -> None:
+        self.timers.cancel(job_id_of(kind, sid))
 
-    def _launch(self, effect: Launch) -> None:
-        self._launches.append(effect)
+    def _launch(self, sid: str, token: int) -> None:
+        self._launches.append(Launch(sid, token))
 
     def settle(self) -> None:
         """After the engine lock is released: start the queued attempts, then deliver notifications.
@@ -149,19 +149,13 @@ class Jobs:
             driver = service.driver if service.driver is not None else _Unloadable(service.load_error)
             self.attempts.launch(launch.sid, launch.token, driver)
 
-    def _arm_expiry(self, effect: ArmExpiry) -> None:
-        self.expiries.arm(effect.sid, effect.when)
-
-    def _disarm_expiry(self, effect: DisarmExpiry) -> None:
-        self.expiries.disarm(effect.sid)
-
-    def _poll_stats_soon(self, effect: PollStats) -> None:
+    def _poll_stats_soon(self, sid: str, when: datetime) -> None:
         """A volume's stats are polled at the instant it enters ``up``. Every volume that comes up
         before the ``stats`` job runs joins its batch, so a fleet coming up arms one job (and one
         re-entering ``up`` while the job is pending costs a dict write, not a job)."""
         if not self._stats_due:
-            self.timers.at(job_id_of(JobKind.STATS), effect.when, self.on_stats_due)
-        self._stats_due[effect.sid] = None
+            self.timers.at(job_id_of(JobKind.STATS), when, self.on_stats_due)
+        self._stats_due[sid] = None
 
     # -- one store-outage policy ---------------------------------------------------------------
 
@@ -321,22 +315,26 @@ class Jobs:
             now = self.clock.now()
             try:
                 with self.ledger.batch() as batch:  # a fleet that lost its database expires in one commit
-                    for sid in self.expiries.pop_due(now):
-                        if (service := self.registry.services.get(sid)) is not None:
-                            self._expire(service, now)
+                    self.expiries.arm_many(self._expire(self.expiries.pop_due(now), now))
             except StoreUnavailable as failure:
                 for service in batch.services:
                     self.expiries.arm(service.id, self.refused(service, Event.HEARTBEAT_EXPIRED.value, failure))
         self.settle()
 
-    def _expire(self, service: Service, now: datetime) -> None:
-        if service.state not in EXPIRING:
-            return  # initializing: the attempt's outcome decides; down or failed: nothing to expire
-        deadline = service.deadline()
-        if now < deadline:
-            self.expiries.arm(service.id, deadline)  # heartbeats moved the deadline since it was armed
-            return
-        self.apply(service, Event.HEARTBEAT_EXPIRED, strict=False)
+    def _expire(self, due: Sequence[str], now: datetime) -> list[tuple[str, datetime]]:
+        """Take down the services whose deadline has passed; returns the new deadlines of those
+        whose heartbeats moved it since it was armed (nearly all of a live fleet), armed together."""
+        moved, services, expiring = [], self.registry.services, EXPIRING
+        for sid in due:
+            service = services.get(sid)
+            if service is None or service.state not in expiring:
+                continue  # initializing: the attempt's outcome decides; down or failed: nothing to expire
+            deadline = service.last_ok + service.settings.down_window  # its deadline(), a call fewer
+            if now < deadline:
+                moved.append((sid, deadline))
+            else:
+                self.apply(service, Event.HEARTBEAT_EXPIRED, strict=False)
+        return moved
 
     # -- stats --------------------------------------------------------------------------------
 

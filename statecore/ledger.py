@@ -21,11 +21,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, cast
 
 from statecore.dispatch import Moved, status_change
 from statecore.errors import StatecoreError
-from statecore.notify import Notifier
+from statecore.notify import Notification, Notifier
 from statecore.runtime import Delivery
 from statecore.service import Service
 from statecore.store import Entry, Fenced, Store, StoreUnavailable
@@ -82,22 +81,22 @@ class Ledger:
             self._batch.pending.append((service, moved, status))
             return False
         record = moved.record
-        envelope = record.envelope(self.message_id())
+        note = Notification(self.message_id(), record)
         try:
             state = service.stored(self.owner, record.retries_left)
             if self.unlocked:
-                names = self.notifier.names
+                names, envelope = self.notifier.names, note.envelope()
                 self._write([service], lambda: self.store.commit(state, record, envelope, names, status=status))
-            elif status:
-                self.store.commit(state, record, envelope, self.notifier.names, status=True)
+            elif status:  # a memory store keeps the notification, its envelope built when read
+                self.store.commit(state, record, note, self.notifier.names, status=True)
             else:  # without the keyword: a transition's commit is the hot path
-                self.store.commit(state, record, envelope, self.notifier.names)
+                self.store.commit(state, record, note, self.notifier.names)
         except StoreUnavailable as failure:
             service.restore(moved.before)
             if isinstance(failure, Fenced):
                 self.fenced.update(failure.sids)
             raise
-        self.notifier.publish(envelope)
+        self.notifier.publish(note)
         return True
 
     # -- store I/O without the engine lock (a database: ``Store.shared``) -------------------------
@@ -174,11 +173,12 @@ class Ledger:
                 self._commit_group(batch.pending)
 
     def _commit_group(self, pending: list[Pending]) -> None:
-        names = self.notifier.names
+        names, plain = self.notifier.names, self.unlocked  # a database writes the envelope itself
+        notes = [Notification(self.message_id(), moved.record) for _, moved, _ in pending]
         entries = [
             Entry(service.stored(self.owner, moved.record.retries_left), moved.record,
-                  moved.record.envelope(self.message_id()), status)
-            for service, moved, status in pending
+                  note.envelope() if plain else note, status)
+            for (service, moved, status), note in zip(pending, notes, strict=True)
         ]  # fmt: skip
         try:
             if self.unlocked:
@@ -191,8 +191,8 @@ class Ledger:
             if isinstance(failure, Fenced):
                 self.fenced.update(failure.sids)
             raise
-        for (_, moved, _), entry in zip(pending, entries, strict=True):
-            self.notifier.publish(cast(dict[str, Any], entry.envelope))  # record.envelope() made a dict
+        for (_, moved, _), note in zip(pending, notes, strict=True):
+            self.notifier.publish(note)
             self.on_committed(moved)
 
     def set_status(self, service: Service, disabled: bool, reason: str | None, now: datetime) -> None:

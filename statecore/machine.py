@@ -16,8 +16,9 @@ what a refusal says is derived from the rulebook once, when the machine is built
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from transitions import Machine
 
@@ -25,6 +26,8 @@ from statecore.frozen import FrozenEvent, FrozenMachine
 from statecore.guards import Context, Predicate
 from statecore.table import Action, Event, Guard, Priority, Rule, Rulebook, State
 
+Route = tuple[tuple[tuple[Callable[..., Any], bool], ...], str, "Step"]
+"""A compiled row as ``LifecycleMachine.fire`` reads it: (conditions, destination state name, its Step)."""
 MODEL_ATTRIBUTE = "fsm_state"
 """Where transitions keeps its plain-string state: string states dispatch faster than Enum ones."""
 
@@ -64,6 +67,7 @@ class LifecycleMachine:
             rows = self._events[event].transitions[source.value]  # in the table's order, as added
             for row, rule in zip(rows, book.rules_for(source, event), strict=True):
                 self._steps[id(row)] = _step(book, rule)
+        self._routes = self._compile_routes()
         self.allowed = {state: book.allowed_events(state) for state in State}
         self._refusals = {
             (rule.source, rule.event): "no guard holds: "
@@ -71,14 +75,42 @@ class LifecycleMachine:
             for rule in book.rules
         }
 
+    def _compile_routes(self) -> dict[tuple[Event, str], tuple[Route, ...]]:
+        """Per (event, state name), the frozen machine's compiled rows (``FrozenEvent.freeze``) with
+        the ``Step`` of each: firing reads them in one dict hit, where going through the event
+        object costs two calls and a look-up of the row. Empty for a stock machine."""
+        routes: dict[tuple[Event, str], tuple[Route, ...]] = {}
+        if self.machine.send_event:  # its conditions take an EventData: its own events fire
+            return routes
+        for event, fired in self._events.items():
+            for source, rows in (getattr(fired, "_routes", None) or {}).items():
+                if all(dest is not None for _, _, dest in rows):  # an internal row: its event fires it
+                    routes[event, source] = tuple((conds, dest, self._steps[id(row)]) for row, conds, dest in rows)
+        return routes
+
     def fire(self, model: object, event: Event, ctx: Context) -> Step | None:
         """Run the event on ``model`` (with ``state`` and ``fsm_state``); returns the row that fired,
-        or None if no guard held. An event with no row from the state raises ``MachineError``."""
+        or None if no guard held. An event with no row from the state raises ``MachineError``
+        (the machine's own event says so, as it does for a stock machine)."""
+        rows = self._routes.get((event, model.fsm_state))  # type: ignore[attr-defined]
+        if rows is None:
+            return self._fire_event(model, event, ctx)
+        for conditions, dest, step in rows:  # FrozenEvent.fire's loop, its guards taking the Context
+            for func, target in conditions:
+                if func(ctx) != target:
+                    break
+            else:
+                model.fsm_state = dest  # type: ignore[attr-defined]  # every statecore row has a destination
+                model.state = step.dest  # type: ignore[attr-defined]  # the typed state the rest of statecore reads
+                return step
+        return None
+
+    def _fire_event(self, model: object, event: Event, ctx: Context) -> Step | None:
         row = self._events[event].fire(model, ctx)
         if row is None:
             return None
         step = self._steps[id(row)]
-        model.state = step.dest  # type: ignore[attr-defined]  # the typed state the rest of statecore reads
+        model.state = step.dest  # type: ignore[attr-defined]
         return step
 
     def refusal(self, state: State, event: Event) -> str:

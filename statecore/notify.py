@@ -13,16 +13,60 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from statecore.records import TransitionRecord
 
 Envelope = dict[str, Any]
 
 LOGURU_LEVEL = {"INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR"}
+
+
+class Notification(Mapping[str, Any]):
+    """A committed transition's notification: its message id and record, the envelope built on the
+    first read and then kept (every sink that reads it gets the one dict).
+
+    Every transition makes one, and its envelope (two dicts, an ISO 8601 timestamp) costs as much
+    as a fifth of the engine's whole event: where nothing reads it (a memory sink nobody looks at,
+    a memory store's outbox row acknowledged at once) it is never built. It reads as the envelope
+    it stands for; sinks other than ``MemorySink`` itself are handed the envelope, a plain dict.
+    """
+
+    __slots__ = ("_envelope", "message_id", "record")
+
+    def __init__(self, message_id: str, record: TransitionRecord) -> None:
+        self.message_id = message_id
+        self.record = record
+        self._envelope: Envelope | None = None
+
+    def envelope(self) -> Envelope:
+        built = self._envelope
+        if built is None:
+            built = self._envelope = self.record.envelope(self.message_id)
+        return built
+
+    def __getitem__(self, key: str) -> Any:
+        return self.envelope()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.envelope())
+
+    def __len__(self) -> int:
+        return len(self.envelope())
+
+    def __repr__(self) -> str:
+        return f"Notification({self.envelope()!r})"
+
+
+def envelope_of(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A plain envelope for what a queue or outbox holds (a ``Notification`` builds its own)."""
+    return item.envelope() if type(item) is Notification else item
 
 
 class Sink(Protocol):
@@ -46,13 +90,42 @@ class LoguruSink:
 
 
 class MemorySink:
-    """Keeps every envelope in a list, for tests and for embedding services that poll."""
+    """Keeps every envelope in a list, for tests and for embedding services that poll.
+
+    The notifier hands this class (not a subclass that overrides ``emit``) the ``Notification``
+    itself: it keeps the record (the one the store's history holds) and the message id, and
+    ``envelopes`` builds their envelopes when it is read, so one nobody reads is never built and
+    a fleet's notifications add no object of their own for the collector to walk.
+    """
 
     def __init__(self) -> None:
-        self.envelopes: list[Mapping[str, Any]] = []
+        self._kept: list[Any] = []
+        """Plain envelopes, and the records of notifications not read yet."""
+        self._ids: list[str | None] = []
+        """Beside each kept item: a record's message id (None beside a plain envelope); appended first."""
+        self._plain = 0
+        """``_kept[:_plain]`` are plain envelopes already."""
+
+    @property
+    def envelopes(self) -> list[Mapping[str, Any]]:
+        """Read from any thread while a delivery thread emits: ``emit`` appends the id first, and
+        only what was kept when the read began is turned into envelopes (idempotently)."""
+        kept, ids = self._kept, self._ids
+        end = len(kept)
+        for index in range(self._plain, end):
+            item = kept[index]
+            if not isinstance(item, Mapping):  # a record, with its message id beside it
+                kept[index] = item.envelope(ids[index])
+        self._plain = end
+        return kept
 
     def emit(self, envelope: Mapping[str, Any]) -> None:
-        self.envelopes.append(envelope)
+        if type(envelope) is Notification:
+            self._ids.append(envelope.message_id)
+            self._kept.append(envelope.record)
+        else:
+            self._ids.append(None)
+            self._kept.append(envelope)
 
     def event_types(self) -> list[str]:
         return [envelope["event_type"] for envelope in self.envelopes]
@@ -130,18 +203,22 @@ class Notifier:
         self.sinks = list(sinks)
         self.names = sink_names(self.sinks)
         self._acknowledge = acknowledge
-        self._queues: list[deque[Envelope]] = [deque() for _ in self.sinks]
+        self._queues: list[deque[Mapping[str, Any]]] = [deque() for _ in self.sinks]
+        self._keeps = [type(sink).emit is MemorySink.emit for sink in self.sinks]
+        """Per sink: it takes a ``Notification`` as it is (``MemorySink``), or needs the envelope."""
         self._failures = [0] * len(self.sinks)
         self._not_before = [0.0] * len(self.sinks)
-        self._observers: list[Callable[[Envelope], None]] = []
+        self._observers: list[Callable[[Mapping[str, Any]], None]] = []
+        self._single = self._queues[0] if len(self._queues) == 1 else None
         self._lock = threading.Lock()
         self._delivering = [threading.Lock() for _ in self.sinks]
 
-    def observe(self, observer: Callable[[Envelope], None]) -> None:
+    def observe(self, observer: Callable[[Mapping[str, Any]], None]) -> None:
         """Call ``observer`` with each envelope as it is published, right after its commit, on the
         committing thread: no outbox row, never again after a restart (``preload`` does not call it).
         It must be quick and must not raise (metrics.py counts transitions this way)."""
         self._observers.append(observer)
+        self._single = None  # the one-sink shortcut in ``publish`` skips the observers
 
     def preload(self, pending: Callable[[str], list[Envelope]]) -> None:
         """Queue, ahead of anything new, what a previous run stored but never delivered. Not while a
@@ -152,7 +229,12 @@ class Notifier:
             for name, queue in zip(self.names, self._queues, strict=True):
                 queue.extendleft(reversed(pending(name)))
 
-    def publish(self, envelope: Envelope) -> None:
+    def publish(self, envelope: Mapping[str, Any]) -> None:
+        """Queue for every sink. The lock keeps the sinks' queues in one order when publishers race;
+        with a single sink one append is atomic (a ``preload`` extends the other end), so it is not taken."""
+        if self._single is not None:
+            self._single.append(envelope)
+            return
         with self._lock:
             for queue in self._queues:
                 queue.append(envelope)
@@ -184,20 +266,22 @@ class Notifier:
     def _drain(self, index: int, now: float | None) -> float | None:
         if now is not None and now + EARLY < self._not_before[index]:
             return self._not_before[index] - now
-        sink, queue = self.sinks[index], self._queues[index]
+        sink, queue, keeps = self.sinks[index], self._queues[index], self._keeps[index]
         delivered: list[str] = []
         wait = None
         with self._delivering[index]:
             while queue:
+                item = queue[0]
                 try:
-                    sink.emit(queue[0])
+                    sink.emit(item if keeps or type(item) is not Notification else item.envelope())
                 except Exception as error:
                     wait = self._failed(index, sink, error)
                     self._not_before[index] = (now or 0.0) + wait
                     break
                 # No lock: only this sink's drainer pops (under its lock), publishers append at the other
                 # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
-                delivered.append(queue.popleft()["message_id"])
+                queue.popleft()
+                delivered.append(item.message_id if type(item) is Notification else item["message_id"])
                 if self._failures[index]:
                     logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                     self._failures[index] = 0
@@ -218,7 +302,7 @@ class Notifier:
         return wait
 
 
-def _oldest(queue: deque[Envelope]) -> str | None:
+def _oldest(queue: deque[Mapping[str, Any]]) -> str | None:
     """The front envelope's timestamp; the drainer pops without the lock, so the queue may empty meanwhile."""
     try:
         return str(queue[0]["timestamp"])

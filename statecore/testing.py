@@ -34,10 +34,10 @@ class ScriptedDriver:
         unknown = [outcome for outcome in attempts if outcome not in OUTCOMES]
         if unknown:
             raise ValueError(f"unknown attempt outcome(s) {unknown}; known: {', '.join(OUTCOMES)}")
-        self.attempts = list(attempts)
+        self.attempts = tuple(attempts)  # tuples of strings: the collector stops tracking them
         self.clock = clock
         self.init_seconds = init_seconds
-        self.backend_states = list(backend_state)
+        self.backend_states = tuple(backend_state)
         self.supported = supported
         self.working = True
         self.calls = 0

@@ -108,19 +108,28 @@ SHUTDOWN_WAIT = 5.0
 """Seconds a clean stop waits for the jobs already running (a commit, a store retry) to finish."""
 SHUTDOWN_POLL = 0.01
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+_NO_KWARGS: dict[str, Any] = {}
+"""The keyword arguments of every one-shot job ``Timers.at`` arms: none, one dict for all (never written)."""
 ONE_SHOT_INSTANCES = 64
 
 
 class _OneShot(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type information
-    """A DateTrigger without the date parsing: the engine always passes an aware UTC datetime."""
+    """The trigger of every job ``Timers.at`` arms: the job runs once, at its own ``next_run_time``,
+    and never again. Stateless, so one instance serves them all: an armed job is one object for the
+    collector to walk, not two. (APScheduler asks a trigger with no previous run only when a job is
+    added without a run time, which ``Timers.at`` never does, or resumed after a pause of that job
+    alone, which statecore never does: it is then over, as a one-shot whose time has passed.)"""
 
-    __slots__ = ("run_date",)
-
-    def __init__(self, run_date: datetime) -> None:
-        self.run_date = run_date
+    __slots__ = ()
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        return self.run_date if previous_fire_time is None else None
+        return None
+
+    def __str__(self) -> str:
+        return "one-shot"
+
+
+_ONE_SHOT = _OneShot()
 
 
 class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type information either
@@ -137,19 +146,26 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
 
     def __init__(self) -> None:
         super().__init__()
-        self._jobs_index: dict[str, tuple[Job, float | None, int]] = {}
+        self._jobs_index: dict[str, Job] = {}  # the stock store holds (job, timestamp) tuples here
+        self._current: dict[str, int] = {}
+        """Per job id, the sequence number of its current heap entry. Apart from the index, so no
+        tuple per armed job outlives its arming: with 10,000 services, the jobs each keeps armed
+        are objects the collector walks on every full collection."""
         self._heap: list[tuple[float, int, str, int]] = []
         self._sequence = itertools.count()
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        return self._jobs_index.get(job_id)
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         limit, heap, due = now.timestamp(), self._heap, []
         while heap and heap[0][0] <= limit:
             entry = heapq.heappop(heap)
-            if self._is_current(entry):
+            if self._current.get(entry[2]) == entry[3]:
                 due.append(entry)
         for entry in due:  # still scheduled: the scheduler removes or moves them after running them
             heapq.heappush(heap, entry)
-        return [self._jobs_index[job_id][0] for _, _, job_id, _ in due]
+        return [self._jobs_index[job_id] for _, _, job_id, _ in due]
 
     def get_next_run_time(self) -> datetime | None:
         job = self.first()
@@ -157,18 +173,22 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
 
     def first(self) -> Job | None:
         """The job that runs next: earliest, then first in ``SAME_INSTANT_ORDER``, then by id."""
-        heap = self._heap
-        while heap and not self._is_current(heap[0]):
+        heap, current = self._heap, self._current
+        while heap and current.get(heap[0][2]) != heap[0][3]:
             heapq.heappop(heap)
-        return self._jobs_index[heap[0][2]][0] if heap else None
+        return self._jobs_index[heap[0][2]] if heap else None
 
     def get_all_jobs(self) -> list[Job]:
-        entries = sorted((_key(ts), _rank(job.id), job.id, job) for job, ts, _ in self._jobs_index.values())
+        entries = sorted((_when(job), _rank(job.id), job.id, job) for job in self._jobs_index.values())
         return [job for *_, job in entries]
 
     def add_job(self, job: Job) -> None:
         if job.id in self._jobs_index:
             raise ConflictingIdError(job.id)
+        self._put(job)
+
+    def put(self, job: Job) -> None:
+        """Add ``job``, or replace the one of its id: ``Timers.at``'s one call for either."""
         self._put(job)
 
     def update_job(self, job: Job) -> None:
@@ -177,37 +197,43 @@ class IndexedJobStore(MemoryJobStore):  # type: ignore[misc]  # no type informat
         self._put(job)
 
     def remove_job(self, job_id: str) -> None:
-        if self._jobs_index.pop(job_id, None) is None:
+        if not self.discard(job_id):
             raise JobLookupError(job_id)
+
+    def discard(self, job_id: str) -> bool:
+        """Remove the job if it is armed (``Timers.cancel``'s one call); False if it was not."""
+        if self._jobs_index.pop(job_id, None) is None:
+            return False
+        del self._current[job_id]
         if len(self._heap) > 2 * len(self._jobs_index) + 64:
             self._compact()
+        return True
 
     def remove_all_jobs(self) -> None:
-        self._jobs_index, self._heap = {}, []
+        self._jobs_index, self._current, self._heap = {}, {}, []
 
     def _put(self, job: Job) -> None:
-        """Every job armed comes here: ``_key`` and ``_rank`` are written out, two calls fewer."""
+        """Every job armed comes here: ``_when`` and ``_rank`` are written out, two calls fewer."""
         job_id, when = job.id, job.next_run_time
-        timestamp = None if when is None else when.timestamp()
         sequence = next(self._sequence)
-        self._jobs_index[job_id] = (job, timestamp, sequence)
+        self._jobs_index[job_id] = job
+        self._current[job_id] = sequence
         rank = _RANK.get(job_id.partition("|")[0], _UNRANKED)
-        heapq.heappush(self._heap, (math.inf if timestamp is None else timestamp, rank, job_id, sequence))
+        heapq.heappush(self._heap, (math.inf if when is None else when.timestamp(), rank, job_id, sequence))
         if len(self._heap) > 2 * len(self._jobs_index) + 64:
             self._compact()
-
-    def _is_current(self, entry: tuple[float, int, str, int]) -> bool:
-        current = self._jobs_index.get(entry[2])
-        return current is not None and current[2] == entry[3]
 
     def _compact(self) -> None:
         """Stale entries outnumber the live ones: rebuild the heap from the index."""
-        self._heap = [(_key(ts), _rank(job_id), job_id, seq) for job_id, (_, ts, seq) in self._jobs_index.items()]
+        current = self._current
+        self._heap = [(_when(job), _rank(job_id), job_id, current[job_id]) for job_id, job in self._jobs_index.items()]
         heapq.heapify(self._heap)
 
 
-def _key(timestamp: float | None) -> float:
-    return math.inf if timestamp is None else timestamp
+def _when(job: Job) -> float:
+    """A job's place in time; a paused job (no run time) goes last."""
+    when = job.next_run_time
+    return math.inf if when is None else when.timestamp()
 
 
 class VirtualScheduler(BaseScheduler):  # type: ignore[misc]  # likewise
@@ -269,12 +295,17 @@ class Timers:
             scheduler = VirtualScheduler(clock) if isinstance(clock, VirtualClock) else background_scheduler()
         self.scheduler: BaseScheduler = scheduler
         self._store: MemoryJobStore = MemoryJobStore()  # the scheduler's own, once started
+        self._put: Callable[[Job], None] | None = None
+        """The indexed store's ``put`` once started (add or replace in one call), if it is one."""
+        self._wakes = not isinstance(scheduler, VirtualScheduler)
+        """A virtual scheduler never sleeps: nothing to wake when a job is armed."""
         self.shutdown_wait = SHUTDOWN_WAIT
 
     def start(self) -> None:
         if self.scheduler.state == STATE_STOPPED:
             self.scheduler.start()
             self._store = self.scheduler._lookup_jobstore("default")
+            self._put = self._store.put if isinstance(self._store, IndexedJobStore) else None
 
     def shutdown(self) -> None:
         """Pause first, under the job-store lock: APScheduler's thread runs one more job pass after
@@ -314,18 +345,20 @@ class Timers:
             return
         job = Job.__new__(Job)
         job._scheduler, job._jobstore_alias = scheduler, "default"
-        job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, {}
-        job.trigger, job.executor, job.next_run_time = _OneShot(when), "default", when
+        job.id, job.name, job.func, job.func_ref, job.args, job.kwargs = job_id, job_id, func, None, args, _NO_KWARGS
+        job.trigger, job.executor, job.next_run_time = _ONE_SHOT, "default", when
         # A one-shot may be re-armed while it runs (the watchdog re-arms itself before its commits);
         # with max_instances=1 APScheduler would skip, then delete, the new run. Tokens guard overlap.
         job.misfire_grace_time, job.coalesce, job.max_instances = None, True, ONE_SHOT_INSTANCES
-        store = self._store
+        put = self._put
         with scheduler._jobstores_lock:
-            if store.lookup_job(job_id) is None:
-                store.add_job(job)
+            if put is not None:
+                put(job)
+            elif self._store.lookup_job(job_id) is None:
+                self._store.add_job(job)
             else:
-                store.update_job(job)
-        if scheduler.state == STATE_RUNNING:
+                self._store.update_job(job)
+        if self._wakes and scheduler.state == STATE_RUNNING:
             scheduler.wakeup()
 
     def every(self, job_id: str, seconds: float, first: datetime, func: Callable[..., None], *args: Any) -> None:
@@ -340,7 +373,9 @@ class Timers:
                 scheduler.remove_job(job_id)
             return
         with scheduler._jobstores_lock:
-            if self._store.lookup_job(job_id) is not None:
+            if self._put is not None:
+                self._store.discard(job_id)
+            elif self._store.lookup_job(job_id) is not None:
                 self._store.remove_job(job_id)
 
     def due(self, job_id: str) -> datetime | None:
