@@ -395,16 +395,17 @@ class SqlStore:
 
     def reset_service(self, sid: str, *, now: datetime | None = None) -> ServiceState:
         """Under the row's lock, like ``remove_service``: an engine claiming it meanwhile waits, then
-        takes the reset state."""
+        takes the reset state. The new generation and the cleared lease are in the same transaction
+        (``reset_state``): an engine that held the service is fenced from then on."""
         with self._tx("reset not written") as connection:
             row = self._locked(connection, sid, "reset")
             holder = Holder(row["owner"], row["lease_until"]) if row["lease_until"] is not None else None
             check_unleased(sid, holder, row["db_now"])
             window = down_time_of(row["service_down_time"], None)
             check_removable(sid, row["heartbeat_db_at"], row["db_now"], window, refused="reset")
-            fresh = reset_state(_state(row))
+            fresh = reset_state(_state(row), connection.execute(_NEXT_GENERATION).scalar_one())
             values = {name: value for name, value in _state_values(fresh).items() if name != "id"}
-            connection.execute(update(services).where(services.c.id == sid).values(**values))
+            connection.execute(update(services).where(services.c.id == sid).values(**values, lease_until=None))
         return fresh
 
     def _locked(self, connection: Connection, sid: str, refused: str) -> dict[str, Any]:
