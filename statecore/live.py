@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from statecore.cli_options import port
 from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
 from statecore.notify import JsonLinesSink, LoguruSink, Sink
@@ -79,6 +80,15 @@ class RunConfig(_Strict):
     metrics: str | None = Field(
         None, pattern=r"^[^\s]+:[0-9]{1,5}$", description="address:port to serve Prometheus metrics on"
     )
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_port(cls, address: str | None) -> str | None:
+        """The pattern checks the form; the port is checked as ``serve --port`` is (1 to 65535: port
+        0 would serve on a port nobody knows)."""
+        if address is not None:
+            port("metrics")(int(address.rsplit(":", 1)[1]))
+        return address
 
 
 def load_run_config(path: str | Path) -> tuple[RunConfig, Path]:

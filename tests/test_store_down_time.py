@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pg_server import fresh_database
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from support import Harness
 from test_retention import backdate_heartbeats
 
@@ -125,35 +124,6 @@ def test_reset_is_refused_while_an_engine_drives_the_service(store):
     stored = store.load(sid)
     assert stored is not None and stored.lifecycle is State.FAILED_PERMANENT
     h.engine.shutdown()
-
-
-def test_a_store_at_0003_gets_the_down_time_column(tmp_path):
-    path = tmp_path / "old.sqlite"
-    SqlStore(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as db:
-        db.execute("ALTER TABLE statecore_services DROP COLUMN service_down_time")
-        db.execute("UPDATE alembic_version SET version_num = '0003'")
-    SqlStore(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as db:
-        assert "service_down_time" in {row[1] for row in db.execute("PRAGMA table_info(statecore_services)")}
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
-
-
-def test_a_postgresql_store_at_0003_gets_the_down_time_column(pg_url):
-    url = fresh_database(pg_url, "at0003")
-    store = SqlStore(url)
-    with store.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE statecore_services DROP COLUMN service_down_time"))
-        connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
-    store.close()
-    store = SqlStore(url)
-    with store.engine.begin() as connection:
-        columns = connection.execute(
-            text("SELECT column_name FROM information_schema.columns WHERE table_name = 'statecore_services'")
-        ).scalars()
-        assert "service_down_time" in set(columns)
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
-    store.close()
 
 
 def lapse_leases(store: Store) -> None:
