@@ -147,14 +147,14 @@ def backend_state_command(
     """Ask each volume driver directly for its backend state, bypassing any cached value; a Cinder
     driver of cinder_config is set up first (do_setup, check_for_setup_error), within init_timeout."""
     from statecore.drivers import load_driver
-    from statecore.live import ServiceConfig, _cinder_services, load_run_config
+    from statecore.live import ServiceConfig, cinder_services, load_run_config
     from statecore.probes import backend_state
     from statecore.service import ServiceSpec
     from statecore.settings import build_settings
 
     config, base = load_run_config(config_file)
     settings = build_settings(config.settings)
-    cinder = _cinder_services(config, base, settings)[0]
+    cinder = cinder_services(config, base, settings)[0]
     services: list[ServiceConfig | ServiceSpec] = [*config.services, *cinder]
     volumes = [s for s in services if s.binary == "volume" and (host is None or s.host == host)]
     if not volumes:
@@ -174,7 +174,10 @@ def backend_state_command(
         typer.echo(f"{service.host}\t{state}")
 
 
-BinaryOption = Annotated[str | None, typer.Option("--binary", help="volume or backup, when a host has both")]
+BinaryOption = Annotated[
+    str | None,
+    typer.Option("--binary", help="cinder-volume or cinder-backup (or volume, backup), when a host has both"),
+]
 
 
 @app.command()
@@ -201,10 +204,9 @@ def enable(
 
 
 def _set_status(db: str, host: str, binary: str | None, disabled: bool, reason: str | None) -> str:
+    wanted = None if binary is None else _binary_or_refuse(binary, f"nothing was {'dis' if disabled else 'en'}abled")
     store = _existing_store(db)
-    if binary is not None and binary not in BINARIES:
-        raise UnknownService(f"--binary {binary!r}: choose {' or '.join(BINARIES)}")
-    stored = [state for b in BINARIES if binary in (None, b) and (state := store.load(service_id(b, host)))]
+    stored = [state for b in BINARIES if wanted in (None, b) and (state := store.load(service_id(b, host)))]
     found = find(stored, host, None, where=f"in {db}")
     store.set_status(service_id(found.binary, host), disabled, reason)
     return f"{host} ({found.binary}): {'disabled: ' + str(reason) if disabled else 'enabled'}"
@@ -219,6 +221,8 @@ def _bounded(db: str, timeout: float, call: Callable[[], Answer]) -> Answer:
     the side, with one line that names the store (without its password). The thread is a daemon:
     the process exits without it. The store's own "unresponsive" warning is kept off this line."""
     from sqlalchemy.engine import make_url
+
+    import statecore.store.sql  # noqa: F401  imported here: the time bounded is the store's, not the imports'
 
     answer: list[Answer] = []
     failure: list[BaseException] = []
@@ -245,12 +249,16 @@ def _bounded(db: str, timeout: float, call: Callable[[], Answer]) -> Answer:
 def purge(
     before: Annotated[str, typer.Option("--before", help="ISO 8601 date or date-time (UTC unless it says)")],
     db: DbOption = "statecore.sqlite",
+    timeout: TimeoutOption = 5.0,
 ) -> None:
     """Delete transition history older than DATE, keeping each service's latest transition (Cinder's
     `cinder-manage db purge`); undelivered notifications are never deleted. A running engine does
-    the same every hour for what is older than its `history_retention`."""
+    the same every hour for what is older than its `history_retention`. --timeout bounds the wait
+    for the store (connecting, and each batch's wait for a lock or a statement), not the purge:
+    a long one goes on, one batch after another."""
     cutoff = parse_instant(before)
-    deleted = _existing_store(db).purge(cutoff)
+    store = _bounded(db, timeout, lambda: _existing_store(db, busy_timeout=timeout, timeout=timeout))
+    deleted = store.purge(cutoff)
     typer.echo(f"purged {deleted} history rows older than {cutoff.isoformat()} from {db}")
 
 
@@ -368,15 +376,21 @@ def serve(
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
-def _existing_store(db: str) -> Store:
+def _existing_store(db: str, **bounds: float) -> Store:
     """Open a store without creating one: a mistyped path (or ``sqlite:///`` URL) must not leave an
-    empty database behind; a server's database is not created by opening it either."""
+    empty database behind; a server's database is not created by opening it either, nor is its schema
+    upgraded (``SqlStore``'s ``migrate``): every command here is an admin's on an engine's store, which
+    only ``statecore run`` upgrades. An in-memory store would list nothing, silently."""
     from statecore.store import sqlite_path
 
     path = sqlite_path(db)
     if path is not None and not path.is_file():
         raise StatecoreError(f"no store at {db}: start `statecore run` (or `statecore demo`) first, or pass --db")
-    return open_store(db)
+    if path is None and (db == "memory" or db.startswith("sqlite")):
+        raise StatecoreError(
+            f"store {db} is in memory, new and empty: pass the file or URL that `statecore run` writes"
+        )
+    return open_store(db, migrate=False, **bounds)
 
 
 def _console() -> Console:

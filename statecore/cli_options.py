@@ -20,8 +20,10 @@ from statecore.settings import Settings
 Number = TypeVar("Number", int, float)
 
 
-class OptionError(StatecoreError):
-    """A command-line value outside its rule; nothing was done."""
+class OptionError(StatecoreError, ValueError):
+    """A command-line value outside its rule; nothing was done. A ValueError too, so a model of a
+    configuration file that checks a field by the same rule (run's ``metrics`` port) reports it as
+    pydantic reports its own problems, with the file and the field."""
 
 
 def _checker(

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from statecore.cli_options import port
 from statecore.drivers import Classifier, default_classifier
 from statecore.engine import Engine
 from statecore.errors import SettingsError, StatecoreError
@@ -89,6 +90,15 @@ class RunConfig(_Strict):
             raise ValueError("no service: add [[services]] or cinder_config")
         return self
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_port(cls, address: str | None) -> str | None:
+        """The pattern checks the form; the port is checked as ``serve --port`` is (1 to 65535: port
+        0 would serve on a port nobody knows)."""
+        if address is not None:
+            port("metrics")(int(address.rsplit(":", 1)[1]))
+        return address
+
 
 def load_run_config(path: str | Path) -> tuple[RunConfig, Path]:
     """The validated configuration and the directory its relative paths are relative to."""
@@ -128,7 +138,7 @@ def build_engine(
         settings = build_settings(config.settings)
     except SettingsError as error:
         raise ConfigFileError(f"settings: {error}") from None
-    specs, classifier = _cinder_services(config, base, settings)  # read before anything is opened or created
+    specs, classifier = cinder_services(config, base, settings)  # read before anything is opened or created
     sinks: list[Sink] = [LoguruSink()]
     if config.notifications:
         path = _with_parent(resolve(base, config.notifications))
@@ -201,7 +211,7 @@ def metrics_server(metrics: EngineMetrics | None, address: str | None) -> Iterat
         thread.join(5)
 
 
-def _cinder_services(config: RunConfig, base: Path, settings: Settings) -> tuple[list[ServiceSpec], Classifier]:
+def cinder_services(config: RunConfig, base: Path, settings: Settings) -> tuple[list[ServiceSpec], Classifier]:
     """The services of ``cinder_config``, their options checked, and Cinder's classifier; none and
     the default classifier without it."""
     if not config.cinder_config:

@@ -113,3 +113,29 @@ def test_service_remove_refuses_a_live_unknown_or_misnamed_service_by_name(db, w
     assert result.returncode == 2
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
     assert digest(db) == untouched
+
+
+def test_purge_waits_for_a_locked_store_as_long_as_its_timeout(db):
+    """Another process holds the write lock: purge waits --timeout (4 s, not the store's default 2 s)
+    and gives up in one line, having deleted nothing; once the lock is let go, it purges."""
+    import subprocess
+    import sys
+    import time
+
+    from test_store_health import LOCKER
+
+    rows = len(SqlStore(f"sqlite:///{db}").history())
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        began = time.monotonic()
+        result = run_cli("purge", "--before", "2025-01-01T02:00:00Z", "--db", db, "--timeout", "4")
+        took = time.monotonic() - began
+    finally:
+        locker.communicate("\n", timeout=10)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: store write failed: database is locked"), result.stderr
+    assert 4 <= took < 20  # four seconds of waiting for the lock, and the interpreter's start on a busy host
+    assert len(SqlStore(f"sqlite:///{db}").history()) == rows
+    assert run_cli("purge", "--before", "2025-01-01T02:00:00Z", "--db", db, "--timeout", "0.5").returncode == 0

@@ -84,6 +84,21 @@ def test_an_unknown_binary_is_refused_by_name(db):
     one_line_refusal(result, "error: binary 'scheduler': choose volume or backup (or cinder-volume, cinder-backup)")
 
 
+@pytest.mark.parametrize("name", ["cinder-backup", "backup"])
+def test_disable_and_enable_take_both_binary_names_like_the_other_commands(db, name):
+    disabled = invoke("disable", "node1", "--reason", "new disks", "--binary", name, "--db", db)
+    assert disabled.output == "node1 (backup): disabled: new disks\n"
+    assert [row["disabled_reason"] for row in listed("--db", db, "--binary", name)] == ["new disks"]
+    assert invoke("enable", "node1", "--binary", name, "--db", db).output == "node1 (backup): enabled\n"
+    assert [row["status"] for row in listed("--db", db, "--host", "node1")] == ["enabled"]
+
+
+def test_disable_refuses_an_unknown_binary_as_every_command_does(db):
+    result = run_cli("disable", "node1", "--reason", "x", "--binary", "cinder-scheduler", "--db", db)
+    one_line_refusal(result, "error: binary 'cinder-scheduler': choose volume or backup (or cinder-volume, cinder-")
+    assert result.stderr.rstrip().endswith("nothing was disabled")
+
+
 def one_line_refusal(result, message: str) -> None:
     assert result.returncode == 2, result
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
@@ -132,6 +147,37 @@ def test_mysql_urls_are_refused_in_one_line_naming_what_is_missing(tmp_path, url
     one_line_refusal(result, "error: store mysql")
     assert "MySQL/MariaDB is not supported" in result.stderr and "PyMySQL" in result.stderr
     assert "secret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg2://u:secret@db/x", "postgresql+pg8000://u:secret@db/x", "postgresql+asyncpg://db/x",
+     "sqlite+aiosqlite:///state.sqlite"],
+)  # fmt: skip
+def test_other_drivers_are_refused_in_one_line_naming_the_supported_ones(tmp_path, url):
+    (tmp_path / "state.sqlite").touch()
+    result = run_cli("service-list", "--db", url, cwd=tmp_path)
+    one_line_refusal(result, f"error: store {url.replace('secret', '***')}: {url.split(':')[0]} is not supported")
+    assert "use one of sqlite://, sqlite+pysqlite://, postgresql://, postgresql+psycopg://" in result.stderr
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1:0", "[::1]:65536"])
+def test_runs_metrics_port_is_checked_like_serves_port(tmp_path, address):
+    (tmp_path / "run.toml").write_text(
+        f'store = "memory"\nnotifications = ""\nmetrics = "{address}"\n'
+        '[[services]]\nhost = "n@b"\nbinary = "volume"\ndriver = "statecore.testing:ScriptedDriver"\n'
+    )
+    result = run_cli("run", "run.toml", "--duration", "0.1", cwd=tmp_path)
+    one_line_refusal(result, "error: run.toml: metrics: ")
+    assert f"value {address.rsplit(':', 1)[1]} refused" in result.stderr
+    assert "(rule: a TCP port, 1 to 65535)" in result.stderr
+
+
+@pytest.mark.parametrize("db", ["sqlite://", "sqlite:///:memory:", "memory"])
+@pytest.mark.parametrize("command", [("service-list",), ("purge", "--before", "2025-01-01"), ("reset", "h", "volume")])
+def test_an_in_memory_store_is_refused_where_a_store_must_exist(tmp_path, db, command):
+    result = run_cli(*command, "--db", db, cwd=tmp_path)
+    one_line_refusal(result, f"error: store {db} is in memory, new and empty")
 
 
 def test_version_and_short_help(tmp_path):

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pg_server import fresh_database
-from sqlalchemy import text, update
+from sqlalchemy import select, update
 from support import Harness
 from test_retention import backdate_heartbeats
 
@@ -28,6 +27,7 @@ from statecore.table import State
 FAST, SLOW = "fast@array", "slow@array"
 """Two volumes of one engine: 6 s of service_down_time for one (the engine's), 60 s for the other."""
 names = itertools.count()
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -126,30 +126,36 @@ def test_reset_is_refused_while_an_engine_drives_the_service(store):
     h.engine.shutdown()
 
 
-def test_a_store_at_0003_gets_the_down_time_column(tmp_path):
-    path = tmp_path / "old.sqlite"
-    SqlStore(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as db:
-        db.execute("ALTER TABLE statecore_services DROP COLUMN service_down_time")
-        db.execute("UPDATE alembic_version SET version_num = '0003'")
-    SqlStore(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as db:
-        assert "service_down_time" in {row[1] for row in db.execute("PRAGMA table_info(statecore_services)")}
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
+def lapse_leases(store: Store) -> None:
+    """As if the engine had paused past its lease (a stop-the-world pause): alive, lease run out."""
+    if isinstance(store, MemoryStore):
+        store._leases.update({sid: (owner, until - HOUR) for sid, (owner, until) in store._leases.items()})
+        return
+    assert isinstance(store, SqlStore)
+    with store.engine.begin() as connection:
+        for sid, until in connection.execute(select(services.c.id, services.c.lease_until)).all():
+            connection.execute(update(services).where(services.c.id == sid).values(lease_until=until - HOUR))
 
 
-def test_a_postgresql_store_at_0003_gets_the_down_time_column(pg_url):
-    url = fresh_database(pg_url, "at0003")
-    store = SqlStore(url)
-    with store.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE statecore_services DROP COLUMN service_down_time"))
-        connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
-    store.close()
-    store = SqlStore(url)
-    with store.engine.begin() as connection:
-        columns = connection.execute(
-            text("SELECT column_name FROM information_schema.columns WHERE table_name = 'statecore_services'")
-        ).scalars()
-        assert "service_down_time" in set(columns)
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
-    store.close()
+def test_an_engine_whose_lease_lapsed_cannot_undo_a_reset(store):
+    """The engine paused past its lease, the reset was written, the engine resumes: its retry under
+    the old claim is fenced, and the service starts again from the reset state, from scratch."""
+    h = Harness(store=store, lease_time=3, report_interval=1)
+    h.add("slow@array", "volume", h.driver("recoverable", "ok"))
+    h.engine.start()
+    h.engine.advance(0)
+    sid = service_id("volume", "slow@array")
+    before = store.load(sid)
+    assert before is not None and before.lifecycle is State.FAILED_RECOVERABLE
+    lapse_leases(store)
+
+    fresh = store.reset_service(sid, now=h.clock.now())
+    assert (fresh.owner, fresh.lifecycle) == ("", State.STARTING) and fresh.generation > before.generation
+    written = len(store.history(sid))
+    h.engine.advance(60)  # the engine resumes: its renewals, its retry, which succeeds
+
+    since = [(r.from_state, r.to_state, r.attempt) for r in store.history(sid)[written:]]
+    assert since == [(State.STARTING, State.INITIALIZING, 1), (State.INITIALIZING, State.UP, 1)]
+    after = store.load(sid)
+    assert after is not None and after.generation > fresh.generation  # taken as a free service, anew
+    h.engine.shutdown()

@@ -40,28 +40,30 @@ __all__ = [
 ]
 
 
-SUPPORTED = ("sqlite", "postgresql")
+SUPPORTED = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+"""The URL forms statecore opens: SQLite through Python's own sqlite3, PostgreSQL through psycopg 3
+(``postgresql://`` means psycopg 3 here). Other drivers are not installed with statecore."""
 
 
 class UnsupportedStore(StatecoreError):
     """A database URL statecore does not run on; nothing was opened or created."""
 
 
-def open_store(target: str) -> Store:
+def open_store(target: str, *, migrate: bool = True, **bounds: float) -> Store:
     """``memory``, a SQLite path, or a SQLAlchemy URL (``postgresql://`` uses psycopg 3). MySQL and
     MariaDB are refused in one line: no driver for them ships with statecore (OpenStack's is
     PyMySQL) and the store's upserts, fencing and clock are written and tested for SQLite and
-    PostgreSQL only."""
+    PostgreSQL only. ``migrate`` and ``bounds``: ``SqlStore``'s."""
     from statecore.store.sql import SqlStore, default_url
 
     if target == "memory":
         return MemoryStore()
     if target.startswith("postgresql://") or target.startswith("postgres://"):
-        return SqlStore("postgresql+psycopg://" + target.split("://", 1)[1])
+        return SqlStore("postgresql+psycopg://" + target.split("://", 1)[1], migrate=migrate, **bounds)
     if "://" in target:
         check_supported(target)
-        return SqlStore(target)
-    return SqlStore(default_url(target))
+        return SqlStore(target, migrate=migrate, **bounds)
+    return SqlStore(default_url(target), migrate=migrate, **bounds)
 
 
 def check_supported(url: str) -> None:
@@ -78,8 +80,11 @@ def check_supported(url: str) -> None:
             f"store {shown}: MySQL/MariaDB is not supported (statecore ships no PyMySQL and runs on"
             " SQLite or PostgreSQL); use sqlite:///FILE or postgresql://..."
         )
-    if backend not in SUPPORTED:
-        raise UnsupportedStore(f"store {shown}: {backend} is not supported; use sqlite:///FILE or postgresql://...")
+    if parsed.drivername not in SUPPORTED:
+        forms = ", ".join(f"{form}://" for form in SUPPORTED)
+        raise UnsupportedStore(
+            f"store {shown}: {parsed.drivername} is not supported; use one of {forms} (postgresql:// is psycopg 3)"
+        )
 
 
 def sqlite_path(target: str) -> Path | None:

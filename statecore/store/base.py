@@ -104,13 +104,17 @@ def check_unleased(sid: str, holder: Holder | None, now: datetime) -> None:
         )
 
 
-def reset_state(state: ServiceState) -> ServiceState:
+def reset_state(state: ServiceState, generation: int) -> ServiceState:
     """A stored service as new (``starting``: the next engine starts it with a fresh budget and
     loads its driver again), its stale error and retry plan forgotten. Kept: who it is, its admin
-    status and ``total_attempts``, which counts attempts over its whole life."""
+    status and ``total_attempts``, which counts attempts over its whole life. Owned by nobody,
+    under ``generation``, a claim's token never handed out before: an engine still alive whose
+    lease lapsed (a long pause) is fenced, its renewals and commits refused, so it drops the
+    service instead of writing its old state back over the reset."""
     return dataclasses.replace(
         state, lifecycle=State.STARTING, initialized=False, attempt=0, retries_left=None, last_delay=None,
         next_retry_at=None, last_error_type=None, last_error_message=None, backend_state=None,
+        owner="", generation=generation,
     )  # fmt: skip
 
 

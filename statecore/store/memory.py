@@ -285,7 +285,10 @@ class MemoryStore:
             check_unleased(sid, None if (lease := self._leases.get(sid)) is None else Holder(*lease), now)
         window = down_time_of(state.service_down_time, None)
         check_removable(sid, self.heartbeats.get(sid), now, window, refused="reset")
-        self._services[sid] = fresh = reset_state(self._with_heartbeat(state))
+        self._generation += 1
+        self._services[sid] = fresh = reset_state(self._with_heartbeat(state), self._generation)
+        self._leases.pop(sid, None)
+        self._status_version += 1
         return dataclasses.replace(fresh)
 
     def history(self, sid: str | None = None) -> list[TransitionRecord]:

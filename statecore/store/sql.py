@@ -116,8 +116,18 @@ class SqlStore:
     """Other engines, on this host or others, may open the same database: leases are real."""
 
     def __init__(
-        self, url: str, *, busy_timeout: float = 2.0, timeout: float = 10.0, unresponsive_after: float = 1.5
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 2.0,
+        timeout: float = 10.0,
+        unresponsive_after: float = 1.5,
+        migrate: bool = True,
     ) -> None:
+        """``migrate=False``: a reader's store (service-list, serve, the admin commands), opened as
+        it is. Upgrading is an engine's job: a schema upgraded by a mere look would lock out the
+        older statecore that still runs on it, so a store that is not at this statecore's head is
+        refused instead, and so is a database without statecore's tables (nothing is created)."""
         bounds = {"busy_timeout": busy_timeout, "timeout": timeout, "unresponsive_after": unresponsive_after}
         for name, seconds in bounds.items():  # 0 would mean no bound at all to PostgreSQL
             if not seconds > 0:
@@ -139,9 +149,9 @@ class SqlStore:
             index_elements=[services.c.id]
         )
         """Built once: building a statement per call was most of what a commit cost."""
-        self._migrate()
+        self._migrate(migrate)
 
-    def _migrate(self) -> None:
+    def _migrate(self, migrate: bool = True) -> None:
         """A store at head is only read. Creation and upgrades hold the database's lock for schema
         changes from the look at ``alembic_version`` to the commit: engines starting together on a
         fresh database take turns, and each one after the first finds the schema at head.
@@ -153,8 +163,11 @@ class SqlStore:
         head = tuple(ScriptDirectory.from_config(config).get_heads())
         try:
             with self._tx("cannot open the store") as connection:
-                if MigrationContext.configure(connection).get_current_heads() == head:
-                    return  # no write, no lock: `statecore service-list` opens a store another process writes
+                current = MigrationContext.configure(connection).get_current_heads()
+            if current == head:
+                return  # no write, no lock: `statecore service-list` opens a store another process writes
+            if not migrate:
+                raise _not_at_head(self.name, current, head, ScriptDirectory.from_config(config))
             with self._tx("cannot open the store") as connection:
                 if self.dialect == "postgresql":
                     connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
@@ -415,16 +428,17 @@ class SqlStore:
 
     def reset_service(self, sid: str, *, now: datetime | None = None) -> ServiceState:
         """Under the row's lock, like ``remove_service``: an engine claiming it meanwhile waits, then
-        takes the reset state."""
+        takes the reset state. The new generation and the cleared lease are in the same transaction
+        (``reset_state``): an engine that held the service is fenced from then on."""
         with self._tx("reset not written") as connection:
             row = self._locked(connection, sid, "reset")
             holder = Holder(row["owner"], row["lease_until"]) if row["lease_until"] is not None else None
             check_unleased(sid, holder, row["db_now"])
             window = down_time_of(row["service_down_time"], None)
             check_removable(sid, row["heartbeat_db_at"], row["db_now"], window, refused="reset")
-            fresh = reset_state(_state(row))
+            fresh = reset_state(_state(row), connection.execute(_NEXT_GENERATION).scalar_one())
             values = {name: value for name, value in _state_values(fresh).items() if name != "id"}
-            connection.execute(update(services).where(services.c.id == sid).values(**values))
+            connection.execute(update(services).where(services.c.id == sid).values(**values, lease_until=None))
         return fresh
 
     def _locked(self, connection: Connection, sid: str, refused: str) -> dict[str, Any]:
@@ -465,6 +479,20 @@ class SqlStore:
     def close(self) -> None:
         self.health.close()
         self.engine.dispose()
+
+
+def _not_at_head(name: str, current: tuple[str, ...], head: tuple[str, ...], script: ScriptDirectory) -> StoreCorrupt:
+    """Why a reader does not open this store, in one line that says what to do."""
+    if not current:
+        return StoreCorrupt(f"no statecore store in {name}: start `statecore run` on it first; nothing was created")
+    known = {revision.revision for revision in script.walk_revisions()}
+    if set(current) <= known:
+        return StoreCorrupt(
+            f"store {name} has schema {', '.join(current)}, older than this statecore's {', '.join(head)}: run"
+            " `statecore run` with this statecore to upgrade it (statecore releases before it then refuse the"
+            " store); nothing was changed"
+        )
+    return StoreCorrupt(f"store {name} has schema {', '.join(current)}, which this statecore does not know")
 
 
 def _engine_options(dialect: str, busy_timeout: float, timeout: float) -> dict[str, Any]:
