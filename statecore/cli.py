@@ -58,9 +58,10 @@ def demo(
     from statecore.demo.services import DEMO_DIR, demo_config, staged_storage
     from statecore.live import build_engine, run_live
 
-    with staged_storage(DEMO_DIR) as port:
+    with staged_storage(DEMO_DIR) as (port, storage_clocks):
         config = demo_config(DEMO_DIR, port)
         engine = build_engine(config, Path.cwd())
+        storage_clocks()
         run_live(engine, refresh=config.refresh, duration=duration, console=_console())
     typer.echo(f"\nstore: {config.store}  (statecore service-list --db {config.store})")
     typer.echo(f"notifications: {config.notifications}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,8 +53,10 @@ def _serve(array: socket.socket) -> None:
 
 
 @contextmanager
-def staged_storage(workdir: Path) -> Iterator[int]:
-    """A fresh demo directory; yields the array's port, whose listener and backup dir appear later."""
+def staged_storage(workdir: Path) -> Iterator[tuple[int, Callable[[], None]]]:
+    """A fresh demo directory; yields the array's port and the call that starts the clocks of its
+    late storage. The clocks start when the engine is about to, not here: on a slow or busy machine
+    the engine's own start-up could take the 2 s, and the array would answer the very first try."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     array = socket.socket()
@@ -66,9 +68,13 @@ def staged_storage(workdir: Path) -> Iterator[int]:
     ]
     for timer in timers:
         timer.daemon = True
-        timer.start()
+
+    def start() -> None:
+        for timer in timers:
+            timer.start()
+
     try:
-        yield array.getsockname()[1]
+        yield array.getsockname()[1], start
     finally:
         for timer in timers:
             timer.cancel()
