@@ -13,7 +13,8 @@ import importlib
 import sys
 import time
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -247,9 +248,10 @@ def run_live(
     view = LiveView(engine, rows=max(5, console.size.height - 12))
     engine.start()
     try:
-        with logs_above(console), Live(view.changed() or "", console=console, auto_refresh=False) as live:
+        with logs_above(console) as logs, Live(view.changed() or "", console=console, auto_refresh=False) as live:
             while (remaining := _remaining(deadline)) is None or remaining > 0:
                 time.sleep(refresh if remaining is None else min(refresh, remaining))
+                logs()
                 screen = view.changed()
                 if screen is not None:
                     live.update(screen, refresh=True)
@@ -273,25 +275,37 @@ def close_sinks(sinks: Sequence[Sink]) -> None:
 
 
 @contextmanager
-def logs_above(console: Console) -> Iterator[None]:
+def logs_above(console: Console) -> Iterator[Callable[[], None]]:
     """On a terminal, log lines go through the console that draws the live screen, which prints them
     above it and redraws it below: loguru's default handler writes to the stderr it found at import,
     at the cursor, across the table. INFO and above, as an operator watches the screen; the default
-    handler is back afterwards. Piped output has no live region to break: the log stays on stderr."""
+    handler is back afterwards. Piped output has no live region to break: the log stays on stderr.
+
+    Lines are kept until the screen's next look (the call yielded) and printed then, together: each
+    print redraws the live region, and a fleet starting logs a line per transition, tens of
+    thousands in a second, which printed one by one took a core and more than the start itself."""
     global _default_handler
     if not console.is_terminal:
-        yield
+        yield lambda: None
         return
     try:
         logger.remove(_default_handler)  # a handler the embedder added is left alone
         default = True
     except ValueError:  # the embedder removed it
         default = False
-    sink = logger.add(lambda line: console.print(Text.from_ansi(line.rstrip("\n"))), level="INFO", colorize=True)
+    lines: deque[str] = deque()  # appends from any thread, pops by the screen's: no lock needed
+
+    def flush() -> None:
+        batch = [lines.popleft() for _ in range(len(lines))]
+        if batch:
+            console.print(Text.from_ansi("".join(batch).rstrip("\n")))
+
+    sink = logger.add(lines.append, level="INFO", colorize=True)
     try:
-        yield
+        yield flush
     finally:
         logger.remove(sink)
+        flush()
         if default:
             _default_handler = logger.add(sys.stderr)
 
