@@ -177,8 +177,8 @@ class Simulation:
         full collection would otherwise walk every service's objects again, more often the larger
         the fleet. What the run itself keeps (the history, the recorded lines and envelopes) only
         grows until it ends, so full collections, which would walk it again each time it grew by a
-        quarter, are spaced out for the run (``FULL_COLLECTION_EVERY``; 1.3 s of a 7 s run at 10,000
-        services and 2 h, 0.2 s after), and the interpreter's thresholds are restored after it."""
+        quarter, are spaced out for the run (``FULL_COLLECTION_EVERY``: at 10,000 services, two in a
+        2 h run rather than eleven), and the interpreter's thresholds are restored after it."""
         self.start()
         gc.collect()
         gc.freeze()
