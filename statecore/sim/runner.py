@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import gc
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -182,12 +183,10 @@ class Simulation:
         self.start()
         gc.collect()
         gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], FULL_COLLECTION_EVERY))
         try:
-            self.run_until(self.scenario.duration)
+            with full_collections_spaced():
+                self.run_until(self.scenario.duration)
         finally:
-            gc.set_threshold(*thresholds)
             gc.unfreeze()
         self.engine.shutdown()
         return self.result()
@@ -247,4 +246,18 @@ class Simulation:
 
 
 def run_scenario(scenario: Scenario, name: str = "scenario") -> SimResult:
-    return Simulation(scenario, name).run()
+    """Building the fleet is spaced out too: its services only accumulate until the run."""
+    with full_collections_spaced():
+        return Simulation(scenario, name).run()
+
+
+@contextmanager
+def full_collections_spaced() -> Iterator[None]:
+    """At most one full collection per ``FULL_COLLECTION_EVERY`` of the middle generation, for as
+    long as objects only accumulate; the interpreter's thresholds are restored after."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], FULL_COLLECTION_EVERY))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
