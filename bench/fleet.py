@@ -1,4 +1,4 @@
-"""Fleet: how long 10,000 and 100,000 services take to start, how much memory they hold, how
+"""Fleet: how long 10,000 and 50,000 services take to start, how much memory 100,000 hold, how
 fast an hour of their life simulates, and what a live fleet costs in CPU.
 
 Half the services are volumes and half backups, each with ``ScriptedDriver(["ok"])``, a memory

@@ -182,6 +182,8 @@ class VirtualAttempts:
 
     def launch(self, service_id: str, token: int, driver: Driver) -> None:
         error, seconds = measured(run_driver, driver)
+        if error is not None:  # only its type and message are kept (ErrorInfo): its traceback holds the
+            error.__traceback__ = None  # attempt's frames in a cycle with it, about 25 objects for the collector
         if math.isinf(seconds):
             return  # a hung driver: only the init-timeout job will speak for this attempt
         now = self.timers.clock.now()

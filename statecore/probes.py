@@ -50,7 +50,7 @@ def backend_state(host: str, driver: Driver | None) -> str:
     if value not in ("up", "down"):
         logger.warning("{}: malformed backend_state {!r} in stats; reporting down", host, value)
         return "down"
-    return str(value)
+    return value if type(value) is str else str(value)
 
 
 class Prober:
