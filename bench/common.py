@@ -111,10 +111,14 @@ def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
 
 
 def interleave(runs: int, *measures: Callable[[], float]) -> list[list[float]]:
-    """Run the measurements in turns (A B A B ...), so a noisy neighbour hurts all of them alike."""
+    """Run the measurements in turns (A B A B ...), so a noisy neighbour hurts all of them alike.
+
+    The collector runs before each turn: the garbage one measurement leaves (a run's engine, which
+    holds reference cycles) is collected there, not inside the next measurement's timing."""
     samples: list[list[float]] = [[] for _ in measures]
     for _ in range(runs):
         for index, measure in enumerate(measures):
+            gc.collect()
             samples[index].append(measure())
     return samples
 
