@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -95,7 +96,9 @@ def test_no_generated_request_makes_the_live_server_fail(case, live_url):
     case.call_and_validate(base_url=live_url, headers=ADMIN, checks=checks, timeout=5)
 
 
-def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tmp_path):
+@contextmanager
+def served_with_token_file(store_file: Path, tmp_path: Path) -> Iterator[tuple[Served, int]]:
+    """``statecore serve`` on ``store_file``, its admin token ``file-token`` read from a file; stopped after."""
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")
     port = free_port()
@@ -103,6 +106,13 @@ def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tm
                    "--admin-token-file", str(token_file))  # fmt: skip
     try:
         wait_until_serving(served, port)
+        yield served, port
+    finally:
+        stop(served)
+
+
+def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tmp_path):
+    with served_with_token_file(store_file, tmp_path) as (_, port):
         response = httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers={"X-Auth-Token": "file-token"})
         assert response.status_code == 200 and len(response.json()["services"]) == 4
         assert httpx.get(f"http://127.0.0.1:{port}{SERVICES}", headers=ADMIN).status_code == 401
@@ -114,28 +124,18 @@ def test_statecore_serve_answers_with_the_admin_token_from_a_file(store_file, tm
         reset = httpx.put(f"http://127.0.0.1:{port}{SERVICES}/reset", json={"host": "node2@array"},
                           headers={"X-Auth-Token": "file-token"})  # fmt: skip
         assert reset.status_code == 409 and "engine that runs it" in reset.text
-    finally:
-        stop(served)
 
 
 def test_a_busy_server_never_blocks_on_its_own_output(store_file, tmp_path):
     """Each request writes an access-log line: well past what a pipe holds (64 KiB), every request
     is still answered within its timeout."""
-    token_file = tmp_path / "token"
-    token_file.write_text("file-token\n")
-    port = free_port()
-    served = serve(tmp_path / "serve.log", "--db", str(store_file), "--port", str(port),
-                   "--admin-token-file", str(token_file))  # fmt: skip
-    try:
-        wait_until_serving(served, port)
+    with served_with_token_file(store_file, tmp_path) as (served, port):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             for _ in range(5000):
                 if served.log.stat().st_size > 2 * 65536:
                     break
                 assert http.get("/v3/").status_code == 200
         assert served.log.stat().st_size > 2 * 65536
-    finally:
-        stop(served)
 
 
 def test_stopping_a_server_that_ignores_terminate_kills_it(tmp_path):
