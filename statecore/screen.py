@@ -22,7 +22,7 @@ from rich.text import Text
 from statecore.engine import Engine
 from statecore.records import ServiceRow, iso
 from statecore.service import Service
-from statecore.table import State
+from statecore.table import CINDER_BINARY, State
 
 CINDER_COLUMNS = ("Binary", "Host", "Zone", "Status", "State", "Updated_at", "Cluster", "Disabled Reason",
                   "Backend State")  # fmt: skip
@@ -37,16 +37,11 @@ SEVERITY = {
 """Worst first: the order in which the live screen lists services that need attention."""
 
 
-def cinder_binary(binary: str) -> str:
-    """Cinder's name of a binary: ``cinder-volume``, ``cinder-backup``."""
-    return f"cinder-{binary}"
-
-
 def cinder_row(row: ServiceRow) -> dict[str, Any]:
     """A service-list row as JSON: Cinder's fields with Cinder's values (``cinder-volume``, a
     ``cluster`` statecore does not have), then statecore's own."""
     fields = row.model_dump(mode="json")
-    return {**fields, "binary": cinder_binary(row.binary), "cluster": None}
+    return {**fields, "binary": CINDER_BINARY[row.binary], "cluster": None}
 
 
 def service_table(rows: list[ServiceRow], title: str = "services") -> Table:
@@ -57,7 +52,7 @@ def service_table(rows: list[ServiceRow], title: str = "services") -> Table:
         table.add_column(column)
     for row in rows:
         cells = (
-            cinder_binary(row.binary), row.host, row.zone, row.status, row.state, iso(row.updated_at), None,
+            CINDER_BINARY[row.binary], row.host, row.zone, row.status, row.state, iso(row.updated_at), None,
             row.disabled_reason, row.backend_state, row.lifecycle.value, str(row.total_attempts),
             iso(row.next_retry_at), row.last_error,
         )  # fmt: skip

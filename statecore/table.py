@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 Binary = Literal["volume", "backup"]
 BINARIES: tuple[Binary, ...] = ("volume", "backup")
+CINDER_BINARY: dict[Binary, str] = {binary: f"cinder-{binary}" for binary in BINARIES}
+"""Cinder's name of each binary (``cinder-volume``), as its service list and API show it."""
+BINARY_OF: dict[str, Binary] = {name: binary for binary, name in CINDER_BINARY.items()}
 
 
 class State(StrEnum):

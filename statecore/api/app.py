@@ -28,9 +28,9 @@ from statecore.api.schemas import (
     faults,
 )
 from statecore.api.sources import Source, StoreSource
-from statecore.api.views import BINARY_OF, reset_view, service_view, status_view, versions_view
+from statecore.api.views import reset_view, service_view, status_view, versions_view
 from statecore.errors import UnknownService
-from statecore.table import Binary
+from statecore.table import BINARY_OF, Binary
 
 PREFIXES = ("/v3/{project_id}/os-services", "/v3/os-services")
 """With and without the project id: Cinder routes both at every microversion (3.67 only announced it)."""

@@ -14,10 +14,8 @@ from typing import Any
 from statecore.api.microversion import BACKEND_STATE, CLUSTER, MAX_VERSION, MIN_VERSION, UPDATED, Version
 from statecore.api.schemas import ServiceRef
 from statecore.records import ServiceRow, TransitionRecord, iso
-from statecore.table import Binary
+from statecore.table import CINDER_BINARY
 
-CINDER_BINARY: dict[str, str] = {"volume": "cinder-volume", "backup": "cinder-backup"}
-BINARY_OF: dict[str, Binary] = {"cinder-volume": "volume", "cinder-backup": "backup"}
 NOT_CAPABLE = "not-capable"
 """Cinder's ``replication_status`` for a backend without replication (its column's default)."""
 DESCRIBED_BY = {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"}
