@@ -18,7 +18,7 @@ from statecore.errors import StatecoreError, UnknownService
 from statecore.registry import find
 from statecore.screen import cinder_row, service_table
 from statecore.store import Store, open_store, service_id
-from statecore.table import BINARIES, Binary
+from statecore.table import BINARIES, BINARY_OF, Binary
 
 HELP = {"help_option_names": ["-h", "--help"]}
 """``-h`` as well, on every command: subcommands inherit it from the top-level context."""
@@ -339,8 +339,8 @@ def _binary_or_refuse(word: str, refused: str) -> Binary:
 
 
 def _binary_named(word: str) -> Binary | None:
-    name = word.removeprefix("cinder-")
-    return next((binary for binary in BINARIES if binary == name), None)
+    """Either name: ``volume`` or Cinder's ``cinder-volume``."""
+    return BINARY_OF.get(f"cinder-{word.removeprefix('cinder-')}")
 
 
 @app.command()

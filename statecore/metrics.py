@@ -12,9 +12,10 @@ Names follow Prometheus' conventions: the ``statecore_`` prefix, base units (sec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from statecore.clock import RealClock
 from statecore.errors import MissingExtra
 from statecore.records import ServiceRow
 from statecore.table import State
@@ -126,12 +127,8 @@ def store_registry(store: Store, service_down_time: float | None) -> CollectorRe
     """``statecore serve``'s metrics: every host's services in the store, the store's errors, and the
     outbox's undelivered notifications (sinks with none are not listed: serve does not know them)."""
     registry = CollectorRegistry()
-    registry.register(FleetCollector(lambda: store.fleet(service_down_time), store, store.waiting, _utc_now))
+    registry.register(FleetCollector(lambda: store.fleet(service_down_time), store, store.waiting, RealClock().now))
     return registry
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:

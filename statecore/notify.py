@@ -52,6 +52,12 @@ class Notification(Mapping[str, Any]):
         return built
 
     def __getitem__(self, key: str) -> Any:
+        """The keys read on every transition (the outbox's acknowledgement, the metrics' count) come
+        from the record, without building the envelope; they are the values it would hold."""
+        if key == "message_id":
+            return self.message_id
+        if key == "event_type":
+            return self.record.event_type
         return self.envelope()[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -62,11 +68,6 @@ class Notification(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Notification({self.envelope()!r})"
-
-
-def envelope_of(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A plain envelope for what a queue or outbox holds (a ``Notification`` builds its own)."""
-    return item.envelope() if type(item) is Notification else item
 
 
 class Sink(Protocol):
@@ -281,7 +282,7 @@ class Notifier:
                 # No lock: only this sink's drainer pops (under its lock), publishers append at the other
                 # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
                 queue.popleft()
-                delivered.append(item.message_id if type(item) is Notification else item["message_id"])
+                delivered.append(item["message_id"])
                 if self._failures[index]:
                     logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                     self._failures[index] = 0
