@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from statecore.attempts import run_driver
 from statecore.cinder.imports import configuration, context, importutils, volume_manager
 from statecore.errors import ConfigError, DriverNotSupported, InitTimeout, MissingDriverLibrary, StatecoreError
 
@@ -109,19 +110,13 @@ class CinderBackup:
 def set_up_within(driver: Any, timeout: float) -> None:
     """One attempt's calls, bounded like one: ``statecore backend-state`` asks a Cinder driver that no
     engine has set up, and its stats need an initialized driver. Raises a StatecoreError saying why not."""
-    failure: list[Exception] = []
-
-    def attempt() -> None:
-        try:
-            driver.do_setup()
-            driver.check_for_setup_error()
-        except Exception as error:  # the driver's own error, reported as the line's reason
-            failure.append(error)
-
-    thread = threading.Thread(target=attempt, name="statecore-cinder-setup", daemon=True)
+    failure: list[BaseException | None] = []  # the driver's own error, reported as the line's reason
+    thread = threading.Thread(
+        target=lambda: failure.append(run_driver(driver)), name="statecore-cinder-setup", daemon=True
+    )
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
         raise InitTimeout(f"driver setup did not finish within {timeout:g} s (init_timeout)")
-    if failure:
-        raise StatecoreError(f"{type(failure[0]).__name__}: {failure[0]}")
+    if failure and (error := failure[0]) is not None:
+        raise StatecoreError(f"{type(error).__name__}: {error}")
