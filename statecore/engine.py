@@ -126,7 +126,7 @@ class Engine:
                 return
             self._started_at = self.clock.now()
             self.timers.start()
-            self.notifier.preload(left.__getitem__)
+            self.notifier.preload(left)
             self.ledger.delivery.start()
             for group in list(self.registry.groups):
                 self._jobs.arm_group(group)

@@ -157,7 +157,7 @@ class Leases:
             logger.warning("{}: taken over (generation {}); its lease was free", service.id, service.generation)
         if taken:  # what their previous engine left undelivered is theirs to send now
             ids = frozenset(service.id for service in taken)
-            self.notifier.preload(lambda sink: self.store.pending(sink, ids))
+            self.notifier.preload({sink: self.store.pending(sink, ids) for sink in self.notifier.names})
             self.on_taken(taken)
 
     def renew(self) -> None:
@@ -197,7 +197,8 @@ class Leases:
                 if service is not None:
                     self.jobs.forget(service)
                     self.waiting[sid] = service
-                    self._dropped[sid] = service.generation
+                    if why == _UNRENEWED:  # a claimed one moved on to a new generation: no taking it back
+                        self._dropped[sid] = service.generation
                     dropped.append(service)
         for service in dropped:
             if why == _CLAIMED:  # one line each; a whole fleet cut off is said once, by the caller

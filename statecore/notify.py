@@ -221,14 +221,15 @@ class Notifier:
         self._observers.append(observer)
         self._single = None  # the one-sink shortcut in ``publish`` skips the observers
 
-    def preload(self, pending: Callable[[str], list[Envelope]]) -> None:
-        """Queue, ahead of anything new, what a previous run stored but never delivered. Not while a
-        delivery runs: it pops, unlocked, the envelope it has just emitted from the front."""
+    def preload(self, pending: Mapping[str, Sequence[Envelope]]) -> None:
+        """Queue, ahead of anything new, what a previous run stored but never delivered, per sink
+        name. Not while a delivery runs: it pops, unlocked, the envelope it has just emitted from the
+        front. Given what was read, not a way to read it: no store I/O under every delivery lock."""
         with ExitStack() as held:
             for lock in (*self._delivering, self._lock):
                 held.enter_context(lock)
             for name, queue in zip(self.names, self._queues, strict=True):
-                queue.extendleft(reversed(pending(name)))
+                queue.extendleft(reversed(pending[name]))
 
     def publish(self, envelope: Mapping[str, Any]) -> None:
         """Queue for every sink. The lock keeps the sinks' queues in one order when publishers race;
