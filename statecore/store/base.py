@@ -39,6 +39,12 @@ def service_id(binary: str, host: str) -> str:
     return f"{binary}/{host}"
 
 
+def service_of(envelope: Mapping[str, Any]) -> str:
+    """The service a notification is about (its outbox rows are kept and re-sent per service)."""
+    payload = envelope["payload"]
+    return service_id(payload["binary"], payload["host"])
+
+
 class Removed(NamedTuple):
     """What ``remove_service`` deleted besides the service row."""
 
@@ -224,9 +230,6 @@ class Store(Protocol):
     def set_status(self, sid: str, disabled: bool, reason: str | None) -> bool:
         """Disable or enable a service (False: no such service); transitions never overwrite this."""
         ...
-
-    def set_backend_state(self, sid: str, value: str | None, generation: int) -> None:
-        """A volume's latest polled backend_state, between transitions, under its generation."""
 
     def set_backend_states(self, values: Mapping[str, str | None], leases: Mapping[str, int]) -> None:
         """Many volumes' latest polled backend_state, in one transaction (a fleet coming up); a

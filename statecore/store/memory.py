@@ -33,6 +33,7 @@ from statecore.store.base import (
     down_time_of,
     reset_state,
     service_id,
+    service_of,
     unknown_service,
 )
 
@@ -118,9 +119,6 @@ class MemoryStore:
         state.disabled, state.disabled_reason = disabled, reason
         self._status_version += 1
         return True
-
-    def set_backend_state(self, sid: str, value: str | None, generation: int) -> None:
-        self.set_backend_states({sid: value}, {sid: generation})
 
     def set_backend_states(self, values: Mapping[str, str | None], leases: Mapping[str, int]) -> None:
         for sid, value in values.items():
@@ -236,12 +234,15 @@ class MemoryStore:
         envelopes = self._outbox.get(sink, {}).values()
         if service_ids is None:
             return [dict(envelope) for envelope in envelopes]
-        return [dict(e) for e in envelopes if service_id(e["payload"]["binary"], e["payload"]["host"]) in service_ids]
+        return [dict(e) for e in envelopes if service_of(e) in service_ids]
 
     def waiting(self) -> list[tuple[str, int, str | None]]:
         """A box keeps insertion order: its first envelope is its oldest."""
-        boxes = [(sink, list(box.values())) for sink, box in sorted(self._outbox.items())]
-        return [(sink, len(left), str(left[0]["timestamp"])) for sink, left in boxes if left]
+        return [
+            (sink, len(box), str(next(iter(box.values()))["timestamp"]))
+            for sink, box in sorted(self._outbox.items())
+            if box
+        ]
 
     def purge(self, before: datetime) -> int:
         check_cutoff(before)
@@ -267,7 +268,7 @@ class MemoryStore:
             self._history[: len(read)] = left
             undelivered = 0
             for box in self._outbox.values():
-                for message_id in [m for m, envelope in box.items() if _service_of(envelope) == sid]:
+                for message_id in [m for m, envelope in box.items() if service_of(envelope) == sid]:
                     del box[message_id]
                     undelivered += 1
             del self._services[sid]
@@ -289,7 +290,7 @@ class MemoryStore:
         self._services[sid] = fresh = reset_state(self._with_heartbeat(state), self._generation)
         self._leases.pop(sid, None)
         self._status_version += 1
-        return dataclasses.replace(fresh)
+        return _copy(fresh)
 
     def history(self, sid: str | None = None) -> list[TransitionRecord]:
         if sid is None:
@@ -320,8 +321,3 @@ def _copy(state: ServiceState) -> ServiceState:
     """``dataclasses.replace(state)``, a fifth of its cost: it reads the class's fields on every
     call, and registering or adopting a fleet copies every service's state once or twice."""
     return ServiceState(*_FIELDS(state))
-
-
-def _service_of(envelope: Envelope) -> str:
-    payload = envelope["payload"]
-    return service_id(payload["binary"], payload["host"])

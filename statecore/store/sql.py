@@ -67,7 +67,7 @@ from statecore.store.base import (
     check_unleased,
     down_time_of,
     reset_state,
-    service_id,
+    service_of,
     unknown_service,
 )
 from statecore.store.health import StoreHealth
@@ -160,14 +160,15 @@ class SqlStore:
         transaction."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        head = tuple(ScriptDirectory.from_config(config).get_heads())
+        scripts = ScriptDirectory.from_config(config)
+        head = tuple(scripts.get_heads())
         try:
             with self._tx("cannot open the store") as connection:
                 current = MigrationContext.configure(connection).get_current_heads()
             if current == head:
                 return  # no write, no lock: `statecore service-list` opens a store another process writes
             if not migrate:
-                raise _not_at_head(self.name, current, head, ScriptDirectory.from_config(config))
+                raise _not_at_head(self.name, current, head, scripts)
             with self._tx("cannot open the store") as connection:
                 if self.dialect == "postgresql":
                     connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
@@ -238,9 +239,6 @@ class SqlStore:
                 update(services).where(services.c.id == sid).values(disabled=disabled, disabled_reason=reason)
             ).rowcount
         return bool(changed)
-
-    def set_backend_state(self, sid: str, value: str | None, generation: int) -> None:
-        self.set_backend_states({sid: value}, {sid: generation})
 
     def set_backend_states(self, values: Mapping[str, str | None], leases: Mapping[str, int]) -> None:
         if values:
@@ -369,8 +367,7 @@ class SqlStore:
         self._for_leases(leases, {"lease_until": None})
 
     def enqueue(self, envelope: Envelope, sinks: Sequence[str]) -> None:
-        payload = envelope["payload"]
-        rows = _outbox_rows(envelope, service_id(payload["binary"], payload["host"]), sinks)
+        rows = _outbox_rows(envelope, service_of(envelope), sinks)
         if rows:
             with self._tx() as connection:
                 connection.execute(_INSERT_OUTBOX, rows)
