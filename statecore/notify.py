@@ -283,7 +283,7 @@ class Notifier:
                 # No lock: only this sink's drainer pops (under its lock), publishers append at the other
                 # end, and a deque's appends and pops are thread-safe; the envelope popped is the one emitted.
                 queue.popleft()
-                delivered.append(item["message_id"])
+                delivered.append(item.message_id if type(item) is Notification else item["message_id"])  # no call
                 if self._failures[index]:
                     logger.info("notification sink {} recovered after {} failures", sink, self._failures[index])
                     self._failures[index] = 0
